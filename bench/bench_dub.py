@@ -1,0 +1,86 @@
+"""Benchmark: dub a ~60 s input built from the shared clips; print seconds, RTF per stage, peak memory.
+
+Usage: .venv/bin/python bench/bench_dub.py [--to es] [--seconds 60] [--media ../shared/media]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from polydub.audio import Audio
+from polydub.media.decode import decode_audio
+from polydub.pipeline import DubOptions, dub
+
+ENGLISH_CLIPS = ["video/vr_face_1.mp4", "audio/st_RD_Radio31_000.wav", "video/vr_face_2.mp4",
+                 "audio/fw_jfk.flac", "video/st_ref_KatieHill_000.mp4", "audio/vr_audio_1.wav",
+                 "video/ls_demo3_video.mp4"]
+
+
+def build_input(media: Path, seconds: float, folder: Path) -> Path:
+    rate = 44100
+    parts, total = [], 0.0
+    while total < seconds:
+        for clip in ENGLISH_CLIPS:
+            audio = decode_audio(media / clip, rate=rate, channels=2)
+            parts += [audio.samples, np.zeros((int(0.6 * rate), 2), dtype=np.float32)]
+            total += audio.duration + 0.6
+            if total >= seconds:
+                break
+    samples = np.concatenate(parts)[: int(seconds * rate)]
+    wav = Audio(samples, rate).write(folder / "bench.wav")
+    video = folder / "bench60.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size=640x360:rate=25:duration={seconds}", "-i", str(wav), "-c:v", "libx264",
+                    "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(video)],
+                   check=True)
+    return video
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--to", default="es")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--media", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/media")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args()
+    if not args.media.is_dir():
+        print(f"test media not found at {args.media}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        source = build_input(args.media, args.seconds, folder)
+        began = time.perf_counter()
+        report = dub(source, folder / "out", DubOptions(target_language=args.to))
+        wall = time.perf_counter() - began
+    media_s = report["timing"]["media_seconds"]
+    peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    table = Table(title=f"dub {media_s:.1f} s en→{args.to} ({len(report['segments'])} lines, "
+                        f"mt={report['engines']['mt']['name']}, tts={report['engines']['tts']})")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("RTF", justify="right")
+    for stage, secs in report["timing"]["stages"].items():
+        table.add_row(stage, f"{secs:.2f}", f"{secs / media_s:.3f}")
+    table.add_row("whole dub", f"{wall:.2f}", f"{wall / media_s:.3f}")
+    table.add_row("peak RSS (MB)", f"{peak_mb:.0f}", "")
+    Console().print(table)
+    if args.json:
+        args.json.write_text(json.dumps({"media_seconds": media_s, "wall_seconds": wall, "rtf": wall / media_s,
+                                         "stages": report["timing"]["stages"], "peak_rss_mb": peak_mb}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Command-line interface: a thin layer over the library."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from polydub.errors import PolydubError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="polydub: offline AI dubbing. Video in, dubbed video and subtitles out.")
+console = Console(stderr=True)
+out_console = Console()
+
+
+def _progress_bar():
+    return Progress(TextColumn("[bold]{task.fields[stage]:<11}"), BarColumn(), TaskProgressColumn(),
+                    TextColumn("{task.fields[message]}"), TimeElapsedColumn(), console=console,
+                    transient=False)
+
+
+def _summary(report: dict) -> None:
+    timing = report.get("timing", {})
+    media_s = timing.get("media_seconds") or 0
+    table = Table(title="polydub summary", show_lines=False)
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("RTF", justify="right")
+    for stage, secs in timing.get("stages", {}).items():
+        table.add_row(stage, f"{secs:.2f}", f"{secs / media_s:.3f}" if media_s else "-")
+    table.add_row("[bold]total", f"{timing.get('total_seconds', 0):.2f}",
+                  f"{timing.get('real_time_factor') or 0:.3f}")
+    console.print(table)
+    engines = report.get("engines", {})
+    for name in ("asr", "speakers", "mt", "tts", "separation"):
+        if name in engines:
+            value = engines[name]
+            if isinstance(value, dict):
+                value = f"{value.get('name')} (tier: {value.get('tier')})"
+            console.print(f"  [dim]{name}:[/dim] {value}")
+    for warning in report.get("warnings", []):
+        console.print(f"  [yellow]warning:[/yellow] {warning}")
+
+
+@app.command()
+def dub(
+    input: Path = typer.Argument(..., help="video or audio file to dub"),
+    to: str = typer.Option(..., "--to", help="target language, e.g. es"),
+    output: Path = typer.Option(Path("out"), "-o", "--output", help="output folder (the project)"),
+    source: str | None = typer.Option(None, "--from", help="source language (default: detect)"),
+    asr_model: str = typer.Option("base", "--asr-model", help="base, tiny.en, or a CTranslate2 folder"),
+    mt: str | None = typer.Option(None, "--mt", help="translation engine (see 'polydub models')"),
+    tts: str | None = typer.Option(None, "--tts", help="voice engine (see 'polydub models')"),
+    voice: list[str] = typer.Option([], "--voice", help="per-speaker voice, e.g. S1=kokoro:ef_dora"),
+    speakers: int | None = typer.Option(None, "--speakers", help="force the number of speakers"),
+    keep_original: bool = typer.Option(False, "--keep-original", help="keep the original audio track"),
+    no_separation: bool = typer.Option(False, "--no-separation", help="duck the original, don't separate"),
+    original_voice_db: float | None = typer.Option(None, "--original-voice-db",
+                                                   help="voice-over: keep the original voice at this dB"),
+    min_tempo: float = typer.Option(0.85, help="slowest allowed speech rate"),
+    max_tempo: float = typer.Option(1.25, help="fastest allowed speech rate"),
+) -> None:
+    """Dub a video or audio file into another language."""
+    from polydub.pipeline import DubOptions
+    from polydub.pipeline import dub as run_dub
+
+    voices = {}
+    for item in voice:
+        if "=" not in item:
+            raise PolydubError(f"--voice expects SPEAKER=VOICE, got '{item}'", "e.g. --voice S1=kokoro:ef_dora")
+        spk, vid = item.split("=", 1)
+        voices[spk.strip()] = vid.strip()
+    options = DubOptions(target_language=to, source_language=source, asr_model=asr_model, mt_engine=mt,
+                         tts_engine=tts, voices=voices, num_speakers=speakers, keep_original=keep_original,
+                         separation=not no_separation, original_voice_db=original_voice_db,
+                         min_tempo=min_tempo, max_tempo=max_tempo)
+    with _progress_bar() as bar:
+        task = bar.add_task("dub", total=100, stage="start", message="")
+
+        def on_progress(event) -> None:
+            bar.update(task, completed=event.percent, stage=event.stage, message=event.message)
+
+        report = run_dub(input, output, options, progress=on_progress)
+    _summary(report)
+    out_console.print(f"[green]dubbed:[/green] {output / report['outputs']['media']}")
+
+
+@app.command()
+def transcribe(
+    input: Path = typer.Argument(..., help="video or audio file"),
+    output: Path = typer.Option(Path("out"), "-o", "--output", help="output folder"),
+    source: str | None = typer.Option(None, "--from", help="language (default: detect)"),
+    asr_model: str = typer.Option("base", "--asr-model"),
+    speakers: int | None = typer.Option(None, "--speakers"),
+) -> None:
+    """Transcribe with timestamps and speakers: subtitles (SRT, VTT) and project.json."""
+    from polydub.pipeline import Dubber, DubOptions
+    from polydub.render.subtitles import write_subtitles
+
+    options = DubOptions(target_language=source or "en", source_language=source, asr_model=asr_model,
+                         num_speakers=speakers)
+    with _progress_bar() as bar:
+        task = bar.add_task("transcribe", total=100, stage="start", message="")
+        dubber = Dubber(output, options, lambda e: bar.update(task, completed=min(100, e.percent * 2.5),
+                                                             stage=e.stage, message=e.message))
+        project = dubber.transcribe_only(input)
+    files = write_subtitles(project.segments, output / "source", use_translation=False)
+    console.print(f"language: {project.source_language}, lines: {len(project.segments)}, "
+                  f"speakers: {len(project.speakers)}")
+    out_console.print(f"[green]subtitles:[/green] {files['srt']} {files['vtt']}")
+
+
+@app.command()
+def translate(
+    subtitles: Path = typer.Argument(..., help="subtitle file (.srt, .vtt, .ass)"),
+    to: str = typer.Option(..., "--to", help="target language"),
+    source: str = typer.Option("en", "--from", help="language of the subtitles"),
+    mt: str | None = typer.Option(None, "--mt", help="translation engine"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="output file"),
+) -> None:
+    """Translate a subtitle file, keeping its timing."""
+    import pysubs2
+
+    from polydub.languages import normalize_language
+    from polydub.translation.registry import TranslationRegistry
+
+    if not subtitles.exists():
+        raise PolydubError(f"subtitle file not found: {subtitles}", "check the path")
+    try:
+        subs = pysubs2.load(str(subtitles))
+    except Exception as exc:  # pysubs2 raises several types for unreadable files
+        raise PolydubError(f"cannot read subtitles from {subtitles.name}: {exc}",
+                           "give an SRT, VTT or ASS file") from None
+    src, tgt = normalize_language(source), normalize_language(to)
+    translator = TranslationRegistry().best(src, tgt, prefer=mt)
+    events = [e for e in subs if not e.is_comment]
+    began = time.perf_counter()
+    lines = translator.translate([e.plaintext for e in events], src, tgt)
+    for event, text in zip(events, lines, strict=True):
+        event.plaintext = text
+    target = output or subtitles.with_name(f"{subtitles.stem}.{tgt}{subtitles.suffix}")
+    subs.save(str(target))
+    console.print(f"{len(events)} lines with {translator.name} in {time.perf_counter() - began:.1f}s")
+    out_console.print(f"[green]translated:[/green] {target}")
+
+
+@app.command()
+def speak(
+    text: str = typer.Argument(..., help="text to speak"),
+    lang: str = typer.Option("en", "--lang", help="language of the text"),
+    voice: str | None = typer.Option(None, "--voice", help="voice id (see 'polydub voices')"),
+    tts: str | None = typer.Option(None, "--tts", help="voice engine"),
+    speed: float = typer.Option(1.0, "--speed"),
+    output: Path = typer.Option(Path("speech.wav"), "-o", "--output"),
+) -> None:
+    """Speak a text with an installed voice into a WAV file."""
+    from polydub.languages import normalize_language
+    from polydub.voice.registry import VoiceRegistry
+
+    registry = VoiceRegistry()
+    chosen = registry.get_voice(voice) if voice else registry.default_voice(normalize_language(lang), tts)
+    audio = registry.synthesize(text, chosen, speed=speed)
+    try:
+        audio.write(output)
+    except OSError as exc:
+        raise PolydubError(f"cannot write {output}: {exc.strerror}", "choose a writable path") from None
+    out_console.print(f"[green]spoke[/green] {audio.duration:.2f}s with {chosen.id}: {output}")
+
+
+@app.command()
+def models() -> None:
+    """List installed engines: languages, quality tier, licence."""
+    from polydub.speech.models import BUNDLED_MODELS, available_models
+    from polydub.translation.registry import TranslationRegistry
+    from polydub.voice.registry import VoiceRegistry
+
+    installed = available_models()
+    asr = Table(title="Speech recognition")
+    for col in ("model", "installed", "description", "licence"):
+        asr.add_column(col)
+    for name, (desc, lic) in BUNDLED_MODELS.items():
+        asr.add_row(name, "yes" if name in installed else "no", desc, lic)
+    out_console.print(asr)
+    mt = Table(title="Translation")
+    for col in ("engine", "installed", "pairs", "tier", "licence"):
+        mt.add_column(col)
+    for row in TranslationRegistry().describe():
+        pairs = row.get("pairs", [])
+        shown = ", ".join(f"{a}>{b}" for a, b in sorted(pairs)[:12]) + (" …" if len(pairs) > 12 else "")
+        mt.add_row(str(row.get("name")), "yes" if row.get("available") else "no", shown,
+                   str(row.get("tier", "")), str(row.get("licence", "")))
+    out_console.print(mt)
+    tts = Table(title="Voices")
+    for col in ("engine", "installed", "languages", "voices", "native rate", "cloning", "licence"):
+        tts.add_column(col)
+    for row in VoiceRegistry().describe():
+        langs = row.get("languages", [])
+        tts.add_row(str(row.get("name")), "yes" if row.get("available") else "no",
+                    ", ".join(sorted(langs)[:14]) + (" …" if len(langs) > 14 else ""),
+                    str(row.get("voices", "")), "yes" if row.get("native_rate") else "no",
+                    "yes" if row.get("cloning") else "no", str(row.get("licence", "")))
+    out_console.print(tts)
+
+
+@app.command()
+def sample(output: Path = typer.Argument(Path("sample.mp4"), help="where to write the sample video")) -> None:
+    """Render a short English sample video offline, to try polydub without media of your own."""
+    from polydub.media.sample import make_sample
+
+    make_sample(output)
+    out_console.print(f"[green]sample:[/green] {output}  (try: polydub dub {output} --to es -o out/)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user mistakes become one-line errors with a hint, never a traceback."""
+    import click
+
+    try:
+        app(args=argv, standalone_mode=False)
+        return 0
+    except PolydubError as exc:
+        console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+        if exc.hint:
+            console.print(f"  [dim]what to do:[/dim] {exc.hint}", highlight=False)
+        code = exc.exit_code
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        console.print("[red]aborted[/red]")
+        code = 130
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]: the project folder keeps finished stages; run again to resume")
+        code = 130
+    if __name__ == "__main__" or argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The dubbing pipeline: media -> speech -> speakers -> translation -> voice/timing -> mix -> render."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from polydub.audio import Audio
+from polydub.cache import file_key
+from polydub.errors import JobCancelledError, NothingToDubError, OutputError, PolydubError
+from polydub.languages import normalize_language
+from polydub.media.decode import decode_audio, decode_for_asr
+from polydub.media.probe import probe
+from polydub.pipeline import stages
+from polydub.pipeline.options import DubOptions, Progress, ProgressCallback
+from polydub.project import Project
+from polydub.report import build_report, write_report
+
+WORK_DIR = "work"
+
+
+def _check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe_file = out_dir / ".polydub-write-test"
+        probe_file.write_bytes(b"")
+        probe_file.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write to the output folder {out_dir}: {exc.strerror or exc}",
+                          "choose a folder you can write to with -o") from None
+
+
+class Dubber:
+    """Runs the stages over one project folder; every stage is skipped when its inputs are unchanged."""
+
+    def __init__(self, out_dir: str | Path, options: DubOptions, progress: ProgressCallback | None = None,
+                 cancel: threading.Event | None = None) -> None:
+        self.out_dir = Path(out_dir)
+        self.work = self.out_dir / WORK_DIR
+        self.options = options
+        self.cancel = cancel
+        self.stage_seconds: dict[str, float] = {}
+        self.progress = Progress(progress, self.stage_seconds)
+        self._audio16k: Audio | None = None
+        self._original: Audio | None = None
+
+    # -- helpers ---------------------------------------------------------
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise JobCancelledError("the job was cancelled", "start it again to resume from the last stage")
+
+    def run_stage(self, name: str, func, *args):
+        self.check_cancel()
+        self.progress(name, 0.0, f"{name}…")
+        began = time.perf_counter()
+        result = func(*args)
+        self.stage_seconds[name] = round(self.stage_seconds.get(name, 0.0) + time.perf_counter() - began, 3)
+        self.progress(name, 1.0, f"{name} done")
+        return result
+
+    @property
+    def audio16k(self) -> Audio:
+        if self._audio16k is None:
+            self._audio16k = Audio.read(self.work / "asr16k.wav")
+        return self._audio16k
+
+    @property
+    def original(self) -> Audio:
+        if self._original is None:
+            self._original = Audio.read(self.work / "original.wav")
+        return self._original
+
+    # -- stages ----------------------------------------------------------
+    def stage_media(self, project: Project, input_path: Path) -> None:
+        key = project.input_key
+        if project.stage_keys.get("media") == key and (self.work / "original.wav").exists() \
+                and (self.work / "asr16k.wav").exists():
+            return
+        project.media = probe(input_path)
+        self.work.mkdir(parents=True, exist_ok=True)
+        original = decode_audio(input_path)
+        original.write(self.work / "original.wav", subtype="FLOAT")
+        asr = decode_for_asr(input_path)
+        asr.write(self.work / "asr16k.wav", subtype="FLOAT")
+        self._original, self._audio16k = original, asr
+        project.stage_keys["media"] = key
+
+    def dub(self, input_path: str | Path) -> dict:
+        input_path = Path(input_path)
+        info = probe(input_path)  # fail fast, before anything is written
+        _check_writable(self.out_dir)
+        opts = self.options
+        opts.target_language = normalize_language(opts.target_language)
+        if opts.source_language:
+            opts.source_language = normalize_language(opts.source_language)
+        stages.check_target_supported(opts)
+        started = time.perf_counter()
+        key = file_key(input_path)
+        project = Project.load_or_none(self.out_dir)
+        if project is None or project.input_key != key:
+            project = Project(input=str(input_path.resolve()), input_key=key)
+        project.media = info
+        project.target_language = opts.target_language
+        project.options = asdict(opts)
+        project.warnings = []
+        self.run_stage("media", self.stage_media, project, input_path)
+        project.save(self.out_dir)
+        self.run_stage("transcribe", stages.transcribe, self, project)
+        if not project.segments:
+            raise NothingToDubError(f"no speech found in {input_path.name}",
+                                    "the audio seems silent or has no speech; nothing to dub")
+        project.save(self.out_dir)
+        self.run_stage("speakers", stages.assign_speakers, self, project)
+        project.save(self.out_dir)
+        self.run_stage("translate", stages.translate, self, project)
+        project.save(self.out_dir)
+        return self.finish(project, started)
+
+    def transcribe_only(self, input_path: str | Path) -> Project:
+        """Media, speech and speakers only: subtitles and project.json, no dubbing."""
+        input_path = Path(input_path)
+        info = probe(input_path)
+        _check_writable(self.out_dir)
+        key = file_key(input_path)
+        project = Project.load_or_none(self.out_dir)
+        if project is None or project.input_key != key:
+            project = Project(input=str(input_path.resolve()), input_key=key)
+        project.media = info
+        self.run_stage("media", self.stage_media, project, input_path)
+        self.run_stage("transcribe", stages.transcribe, self, project)
+        if not project.segments:
+            raise NothingToDubError(f"no speech found in {input_path.name}",
+                                    "the audio seems silent or has no speech")
+        self.run_stage("speakers", stages.assign_speakers, self, project)
+        project.stage_seconds = dict(self.stage_seconds)
+        project.save(self.out_dir)
+        return project
+
+    def finish(self, project: Project, started: float) -> dict:
+        self.run_stage("synthesize", stages.synthesize, self, project)
+        project.save(self.out_dir)
+        dub_wav = self.run_stage("mix", stages.mix, self, project)
+        outputs = self.run_stage("render", stages.render, self, project, dub_wav)
+        project.stage_seconds = dict(self.stage_seconds)
+        project.save(self.out_dir)
+        total = time.perf_counter() - started
+        report = build_report(project, self.out_dir, outputs, total)
+        write_report(report, self.out_dir)
+        self.progress("done", 1.0, "done")
+        return report
+
+    def rerender(self) -> dict:
+        project = Project.load_or_none(self.out_dir)
+        if project is None:
+            raise PolydubError(f"no project in {self.out_dir}", "run 'polydub dub' first")
+        started = time.perf_counter()
+        self.options.target_language = project.target_language or self.options.target_language
+        self.run_stage("translate", stages.translate, self, project)
+        return self.finish(project, started)
+
+
+def dub(input_path: str | Path, out_dir: str | Path, options: DubOptions,
+        progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> dict:
+    """Dub one media file into out_dir; returns the report (also written as out_dir/report.json)."""
+    return Dubber(out_dir, options, progress, cancel).dub(input_path)
+
+
+def rerender(out_dir: str | Path, progress: ProgressCallback | None = None,
+             cancel: threading.Event | None = None, options: DubOptions | None = None) -> dict:
+    """Re-render a project after edits: only changed lines are re-translated/re-synthesized."""
+    project = Project.load_or_none(out_dir)
+    if project is None:
+        raise PolydubError(f"no project in {out_dir}", "run 'polydub dub' first")
+    if options is None:
+        saved = project.options or {"target_language": project.target_language or "en"}
+        options = DubOptions(**saved)
+    opts = options
+    return Dubber(out_dir, opts, progress, cancel).rerender()

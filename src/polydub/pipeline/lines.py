@@ -1,0 +1,78 @@
+"""Per-line voice work: synthesize a translation, fit it into its window, save it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from polydub.audio import Audio
+from polydub.cache import value_key
+from polydub.project import Segment
+from polydub.timing.fit import MIN_GAP, TimingPolicy, place
+from polydub.timing.stretch import time_stretch
+
+LINES_DIR = "lines"
+
+
+@dataclass
+class Window:
+    earliest: float
+    latest: float
+
+
+def line_windows(segments: list[Segment], media_end: float, policy: TimingPolicy) -> list[Window]:
+    """Windows that never overlap and depend only on the original times, so editing one line
+    never moves another: each line may lead in a little into the gap before it and spill into
+    the gap after it, up to where the next line's window begins."""
+    bounds = []
+    for i, seg in enumerate(segments):
+        gap_before = seg.start - (segments[i - 1].end if i else 0.0)
+        bounds.append(max(0.0, seg.start - min(policy.lead_in, 0.3 * max(0.0, gap_before))))
+    windows = []
+    for i, _seg in enumerate(segments):
+        latest = bounds[i + 1] - MIN_GAP if i + 1 < len(segments) else media_end
+        windows.append(Window(bounds[i], max(latest, bounds[i] + 0.1)))
+    return windows
+
+
+def line_key(seg: Segment, window: Window, voice_id: str, policy: TimingPolicy) -> str:
+    return value_key(seg.translation, voice_id, seg.start, seg.end, window.earliest, window.latest,
+                     policy.min_tempo, policy.max_tempo)
+
+
+def render_line(seg: Segment, window: Window, voice, registry, policy: TimingPolicy,
+                out_dir: Path) -> None:
+    """Synthesize seg.translation with `voice` and store audio + timing on the segment."""
+    engine = registry.engine_for(voice)
+    text = (seg.translation or "").strip()
+    audio = registry.synthesize(text, voice, speed=1.0) if text else Audio.silence(0.2, 24000)
+    plan = place(audio.duration, seg.start, seg.end, window.earliest, window.latest, policy)
+    speed_used = 1.0
+    if plan.tempo > 1.01 and engine.capabilities.native_rate:
+        # The engine's own rate sounds more natural than stretching; stretch only the residue.
+        speed_used = plan.tempo
+        audio = registry.synthesize(text, voice, speed=speed_used)
+        plan = place(audio.duration, seg.start, seg.end, window.earliest, window.latest, policy)
+        plan.tempo = max(1.0, min(plan.tempo, policy.max_tempo / speed_used))
+    if plan.tempo > 1.001:
+        audio = time_stretch(audio, plan.tempo)
+    room_samples = int(max(0.0, window.latest - plan.start) * audio.rate)
+    overflow = max(0.0, audio.duration - (window.latest - plan.start))
+    if overflow > 0:
+        # Never overlap the next line: cut with a short fade; the overflow is recorded for review.
+        samples = audio.samples[:room_samples].copy()
+        fade = min(len(samples), int(0.05 * audio.rate))
+        if fade:
+            samples[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        audio = Audio(samples, audio.rate)
+    path = out_dir / LINES_DIR / f"{seg.id:04d}.wav"
+    audio.write(path)
+    seg.audio = str(path.relative_to(out_dir))
+    seg.voice = voice.id
+    seg.tts_engine = engine.name
+    seg.dub_start = round(plan.start, 3)
+    seg.dub_end = round(plan.start + audio.duration, 3)
+    seg.tempo = round(speed_used * plan.tempo, 3)
+    seg.overflow = round(overflow, 3)

@@ -1,0 +1,224 @@
+"""Stage functions of the Dubber; each reads and updates the project and skips unchanged work."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from polydub.audio import Audio
+from polydub.cache import value_key
+from polydub.errors import UnsupportedLanguageError
+from polydub.mix.mixer import MixPolicy, PlacedLine, loudness
+from polydub.mix.mixer import mix as mix_audio
+from polydub.pipeline.lines import line_key, line_windows, render_line
+from polydub.project import Project
+from polydub.render.mux import mux, output_suffix
+from polydub.render.subtitles import write_subtitles
+from polydub.speech.asr import WhisperRecognizer
+from polydub.speech.segmentation import LinePolicy, words_to_lines
+from polydub.timing.fit import TimingPolicy
+
+if TYPE_CHECKING:
+    from polydub.pipeline.dubber import Dubber
+
+
+def _voice_registry():
+    from polydub.voice.registry import VoiceRegistry
+
+    return VoiceRegistry()
+
+
+def _translation_registry():
+    from polydub.translation.registry import TranslationRegistry
+
+    return TranslationRegistry()
+
+
+def check_target_supported(opts) -> None:
+    """Fail before any heavy work when nothing can speak the target language."""
+    _voice_registry().default_voice(opts.target_language, opts.tts_engine)
+
+
+def transcribe(dubber: Dubber, project: Project) -> None:
+    opts = dubber.options
+    key = value_key(project.input_key, opts.asr_model, opts.source_language, opts.max_line_seconds)
+    if project.stage_keys.get("transcribe") == key and project.segments:
+        return
+    recognizer = WhisperRecognizer(opts.asr_model)
+    transcript = recognizer.transcribe(
+        dubber.audio16k, opts.source_language,
+        progress=lambda f: dubber.progress("transcribe", f, "transcribing"))
+    project.source_language = transcript.language
+    project.segments = words_to_lines(transcript.words, LinePolicy(max_seconds=opts.max_line_seconds))
+    project.engines["asr"] = recognizer.name
+    project.stage_keys["transcribe"] = key
+    for later in ("speakers", "translate"):
+        project.stage_keys.pop(later, None)
+
+
+def assign_speakers(dubber: Dubber, project: Project) -> None:
+    opts = dubber.options
+    key = value_key(project.stage_keys.get("transcribe"), opts.diarize, opts.num_speakers)
+    if project.stage_keys.get("speakers") == key:
+        return
+    if opts.diarize and len(project.segments) > 1:
+        from polydub.speakers.diarize import diarize
+
+        result = diarize(dubber.audio16k, project.segments, num_speakers=opts.num_speakers)
+        project.segments = result.segments
+        project.speakers = {spk: {"seconds": round(info.seconds, 2)} for spk, info in result.speakers.items()}
+        project.engines["speakers"] = getattr(result, "embedder", "d-vector")
+    else:
+        for seg in project.segments:
+            seg.speaker = "S1"
+        project.speakers = {"S1": {"seconds": round(sum(s.duration for s in project.segments), 2)}}
+    project.stage_keys["speakers"] = key
+
+
+def _whisper_translate(dubber: Dubber, project: Project, lines: list[int]) -> list[str]:
+    """Speech translation to English straight from the audio: the fallback when no text engine fits."""
+    recognizer = WhisperRecognizer(dubber.options.asr_model)
+    out = []
+    for i in lines:
+        seg = project.segments[i]
+        clip = dubber.audio16k.slice(max(0.0, seg.start - 0.2), seg.end + 0.2)
+        words = recognizer.transcribe(clip, project.source_language, task="translate").words
+        out.append("".join(w.text for w in words).strip())
+    return out
+
+
+def translate(dubber: Dubber, project: Project) -> None:
+    from polydub.translation.base import TIER_NAMES
+
+    opts = dubber.options
+    src, tgt = project.source_language or "en", opts.target_language
+    # Lines whose text is unchanged since their translation keep it (user edits included).
+    todo = [i for i, s in enumerate(project.segments)
+            if not s.translation or s.metrics.get("translated_from") != s.text
+            or s.metrics.get("translated_to") != tgt]
+    if src == tgt:
+        name, tier = "copy", "exact"
+        translations = [project.segments[i].text for i in todo]
+    else:
+        try:
+            translator = _translation_registry().best(src, tgt, prefer=opts.mt_engine)
+            name, tier = translator.name, TIER_NAMES.get(translator.tier(src, tgt), "?")
+            translations = translator.translate([project.segments[i].text for i in todo], src, tgt) \
+                if todo else []
+        except UnsupportedLanguageError:
+            if tgt != "en" or opts.mt_engine:
+                raise
+            name, tier = "whisper-translate", "draft"
+            translations = _whisper_translate(dubber, project, todo)
+    for i, text in zip(todo, translations, strict=True):
+        seg = project.segments[i]
+        seg.translation = text
+        seg.mt_engine = name
+        seg.metrics["translated_from"] = seg.text
+        seg.metrics["translated_to"] = tgt
+    if todo or "mt" not in project.engines:
+        project.engines["mt"] = {"name": name, "tier": tier}
+
+
+def _speaker_voices(dubber: Dubber, project: Project, registry) -> dict[str, object]:
+    """One voice per speaker: user choice first, then a remembered choice, then distinct defaults."""
+    opts = dubber.options
+    tgt = opts.target_language
+    chosen: dict[str, object] = {}
+    speakers = sorted({s.speaker for s in project.segments})
+    used: set[str] = set()
+    for spk in speakers:
+        info = project.speakers.setdefault(spk, {})
+        wanted = opts.voices.get(spk) or (info.get("voice") if info.get("voice_language") == tgt else None)
+        if wanted:
+            chosen[spk] = registry.get_voice(wanted)
+            used.add(chosen[spk].id)
+    default = registry.default_voice(tgt, opts.tts_engine)
+    pool = [v for v in registry.voices(language=tgt, engine=default.engine)]
+    pool.sort(key=lambda v: (-v.quality, v.id != default.id, v.id))
+    for spk in speakers:
+        if spk in chosen:
+            continue
+        free = [v for v in pool if v.id not in used] or [default]
+        chosen[spk] = free[0]
+        used.add(free[0].id)
+    for spk, voice in chosen.items():
+        project.speakers[spk].update({"voice": voice.id, "voice_language": tgt, "engine": voice.engine})
+    return chosen
+
+
+def synthesize(dubber: Dubber, project: Project) -> None:
+    registry = _voice_registry()
+    opts = dubber.options
+    policy = TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo)
+    voices = _speaker_voices(dubber, project, registry)
+    windows = line_windows(project.segments, dubber.original.duration, policy)
+    total = len(project.segments)
+    for n, (seg, window) in enumerate(zip(project.segments, windows, strict=True)):
+        dubber.check_cancel()
+        voice = voices[seg.speaker]
+        key = line_key(seg, window, voice.id, policy)
+        if seg.audio_key == key and seg.audio and (dubber.out_dir / seg.audio).exists():
+            continue
+        render_line(seg, window, voice, registry, policy, dubber.out_dir)
+        seg.audio_key = key
+        dubber.progress("synthesize", (n + 1) / total, f"line {n + 1}/{total}")
+    engines = sorted({s.tts_engine for s in project.segments if s.tts_engine})
+    project.engines["tts"] = ", ".join(engines)
+
+
+def _background(dubber: Dubber, project: Project) -> Audio | None:
+    if not dubber.options.separation:
+        return None
+    try:
+        from polydub.separation.registry import default_separator
+    except ImportError:
+        return None
+    separator = default_separator()
+    if separator is None:
+        return None
+    path = dubber.work / "background.wav"
+    if project.stage_keys.get("separation") == project.input_key and path.exists():
+        return Audio.read(path)
+    _speech, background = separator.separate(dubber.original)
+    background.write(path, subtype="FLOAT")
+    project.stage_keys["separation"] = project.input_key
+    project.engines["separation"] = separator.name
+    return background
+
+
+def mix(dubber: Dubber, project: Project):
+    original = dubber.original
+    spans = [(s.start, s.end) for s in project.segments]
+    speech_parts = [original.slice(a, b).samples for a, b in spans]
+    target = loudness(Audio(np.concatenate(speech_parts), original.rate)) if speech_parts else None
+    lines = [PlacedLine(seg.dub_start or seg.start, Audio.read(dubber.out_dir / seg.audio))
+             for seg in project.segments if seg.audio]
+    policy = MixPolicy(original_voice_db=dubber.options.original_voice_db)
+    background = _background(dubber, project)
+    dubbed = mix_audio(original, lines, spans, policy, background=background, target_lufs=target)
+    path = dubber.work / "dub_track.wav"
+    dubbed.write(path, subtype="FLOAT")
+    return path
+
+
+def render(dubber: Dubber, project: Project, dub_wav) -> dict[str, str]:
+    out = dubber.out_dir
+    media = project.media
+    stem = f"{_safe_stem(project.input)}.{project.target_language}"
+    media_path = out / f"{stem}{output_suffix(media)}"
+    mux(media, dub_wav, media_path, project.target_language, project.source_language,
+        keep_original=dubber.options.keep_original)
+    source = write_subtitles(project.segments, out / "source", use_translation=False)
+    target = write_subtitles(project.segments, out / "target", use_translation=True)
+    return {"media": media_path.name, "subtitles_source": source["srt"].name,
+            "subtitles_target": target["srt"].name, "subtitles_source_vtt": source["vtt"].name,
+            "subtitles_target_vtt": target["vtt"].name, "project": "project.json"}
+
+
+def _safe_stem(path: str) -> str:
+    from pathlib import Path
+
+    stem = Path(path).stem
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)[:80] or "dub"

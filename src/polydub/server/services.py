@@ -1,0 +1,245 @@
+"""Job services shared by API v1 and the compatibility routes (no HTTP details beyond ApiError)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError, field_validator
+
+from polydub.server.errors import ApiError
+from polydub.server.models import FileInfo, JobDetail, JobError, JobSummary, SegmentOut, SegmentPatch
+from polydub.server.runner import JobRunner
+from polydub.server.settings import Settings
+from polydub.server.store import ACTIVE, Job, JobStore
+from polydub.server.upload import receive_upload, sniff_media
+
+MEDIA_SUFFIXES = {".mp4", ".mkv", ".mov", ".webm", ".m4v", ".avi", ".m4a", ".wav", ".mp3", ".flac", ".ogg", ".aac"}
+EDITS_FILE = "studio-edits.json"
+
+
+class JobOptions(BaseModel):
+    target_language: str
+    source_language: str | None = None
+    mt_engine: str | None = None
+    tts_engine: str | None = None
+    voices: dict[str, str] = {}
+    keep_original: bool = False
+    separation: bool = True
+    original_voice_db: float | None = None
+
+    @field_validator("target_language", "source_language")
+    @classmethod
+    def _lang(cls, v: str | None) -> str | None:
+        if v is None or v.strip() in ("", "auto"):
+            return None
+        from polydub.languages import normalize_language
+
+        return normalize_language(v)
+
+    @field_validator("voices", mode="before")
+    @classmethod
+    def _voices(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return json.loads(v) if v.strip() else {}
+        return v
+
+
+def _form_options(fields: dict[str, str]) -> JobOptions:
+    data = {k: v for k, v in fields.items() if k in JobOptions.model_fields and v != ""}
+    if not data.get("target_language"):
+        raise ApiError(422, "invalid_request", "target_language is required (for example 'es').")
+    try:
+        opts = JobOptions.model_validate(data)
+    except (ValidationError, json.JSONDecodeError) as exc:
+        msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else f"voices is not JSON: {exc}"
+        raise ApiError(422, "invalid_request", f"Invalid job options: {msg}") from None
+    if opts.target_language is None:
+        raise ApiError(422, "invalid_request", "target_language cannot be 'auto'.")
+    return opts
+
+
+class JobService:
+    def __init__(self, settings: Settings, store: JobStore, runner: JobRunner) -> None:
+        self.settings, self.store, self.runner = settings, store, runner
+
+    # -- jobs ---------------------------------------------------------------------------------
+    async def create_from_upload(self, request, language_field: str = "target_language") -> Job:
+        import uuid
+
+        from starlette.concurrency import run_in_threadpool
+
+        job_id = uuid.uuid4().hex
+        in_dir = self.settings.input_dir(job_id)
+        try:
+            path, name, fields = await receive_upload(request, in_dir, self.settings.max_upload_bytes)
+            if language_field != "target_language" and language_field in fields:
+                fields.setdefault("target_language", fields[language_field])
+            opts = _form_options(fields)
+            await run_in_threadpool(sniff_media, path)
+        except BaseException:
+            shutil.rmtree(self.settings.job_dir(job_id), ignore_errors=True)
+            raise
+        job = self.store.create(job_id=job_id, input_name=name, input_path=str(path),
+                                out_dir=str(self.settings.out_dir(job_id)), options=opts.model_dump())
+        self.runner.wake()
+        return job
+
+    def get(self, job_id: str) -> Job:
+        job = self.store.get(job_id)
+        if job is None:
+            raise ApiError(404, "job_not_found", f"No job with id '{job_id}'.")
+        return job
+
+    def delete(self, job_id: str) -> None:
+        job = self.get(job_id)
+        if job.status in ACTIVE:
+            self.runner.cancel(job_id)
+            deadline = time.monotonic() + 3
+            while self.get(job_id).status in ACTIVE and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.store.delete(job_id)
+        shutil.rmtree(self.settings.job_dir(job_id), ignore_errors=True)
+
+    def summary(self, job: Job) -> JobSummary:
+        return JobSummary(id=job.id, status=job.status, task=job.task, input_name=job.input_name,
+                          target_language=job.options.get("target_language"),
+                          source_language=job.options.get("source_language"), progress=job.progress,
+                          stage=job.stage, message=job.message, created_at=job.created_at,
+                          updated_at=job.updated_at)
+
+    def detail(self, job: Job) -> JobDetail:
+        report = job.report or {}
+        error = JobError(code=job.error_code, message=job.error_message) if job.error_code else None
+        summary = {k: v for k, v in report.items() if k in ("source_language", "target_language", "timing",
+                                                            "warnings", "outputs", "speakers", "quality")}
+        if isinstance(report.get("segments"), list):
+            summary["segments"] = len(report["segments"])
+        out = Path(job.out_dir)
+        return JobDetail(**self.summary(job).model_dump(), options=job.options,
+                         stage_seconds=job.stage_seconds or {}, started_at=job.started_at,
+                         finished_at=job.finished_at, engines=report.get("engines") or {}, error=error,
+                         summary=summary, output=self.output_name(job),
+                         has_report_html=(out / "report.html").is_file(), resumes=job.resumes)
+
+    # -- files --------------------------------------------------------------------------------
+    def output_name(self, job: Job) -> str | None:
+        out = Path(job.out_dir)
+        if not out.is_dir():
+            return None
+        report = job.report or {}
+        outputs = report.get("outputs") if isinstance(report.get("outputs"), dict) else {}
+        for val in (outputs.get("media"), report.get("output")):
+            if isinstance(val, str) and val:
+                cand = Path(val) if Path(val).is_absolute() else out / val
+                if cand.is_file() and _inside(cand, out):
+                    return cand.resolve().relative_to(out.resolve()).as_posix()
+        media = sorted((p for p in out.iterdir() if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES),
+                       key=lambda p: ("dub" not in p.name.lower(), p.name))
+        return media[0].name if media else None
+
+    def list_files(self, job: Job) -> list[FileInfo]:
+        out = Path(job.out_dir)
+        if not out.is_dir():
+            return []
+        files = []
+        for p in sorted(out.rglob("*")):
+            name = p.relative_to(out).as_posix()
+            if not p.is_file() or name.endswith(".tmp") or name.startswith(("work/", ".")):
+                continue
+            files.append(FileInfo(name=name, size=p.stat().st_size, kind=_kind(name),
+                                  url=f"/api/jobs/{job.id}/files/{name}"))
+        return files
+
+    def resolve_file(self, job: Job, name: str) -> Path:
+        out = Path(job.out_dir).resolve()
+        if not name or "\x00" in name or name.startswith(("/", "\\")) or ".." in Path(name).parts \
+                or ".." in name.replace("\\", "/").split("/"):
+            raise ApiError(400, "bad_path", "File names must stay inside the job's folder.")
+        path = (out / name).resolve()
+        if not _inside(path, out):
+            raise ApiError(400, "bad_path", "File names must stay inside the job's folder.")
+        if not path.is_file():
+            raise ApiError(404, "file_not_found", f"The job has no file '{name}'.")
+        return path
+
+    # -- segments -----------------------------------------------------------------------------
+    def _project(self, job: Job):
+        from polydub.project import Project
+
+        project = Project.load_or_none(job.out_dir)
+        if project is None:
+            raise ApiError(409, "no_project", "This job has no segments yet; wait until it is done.")
+        return project
+
+    def _edits(self, job: Job) -> dict[str, float]:
+        path = self.settings.job_dir(job.id) / EDITS_FILE
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def segments(self, job: Job) -> tuple[Any, list[SegmentOut]]:
+        project = self._project(job)
+        edits = self._edits(job)
+        since = (job.started_at or 0) if job.task == "render" else 0
+        rows = [SegmentOut(index=i, id=s.id, start=s.start, end=s.end, text=s.text, translation=s.translation,
+                           speaker=s.speaker, voice=s.voice, audio=s.audio, metrics=s.metrics,
+                           changed=edits.get(str(i), -1) > since)
+                for i, s in enumerate(project.segments)]
+        return project, rows
+
+    def patch_segment(self, job: Job, index: int, patch: SegmentPatch) -> SegmentOut:
+        if job.status in ACTIVE:
+            raise ApiError(409, "job_busy", "The job is still running; edit its lines once it is done.")
+        project = self._project(job)
+        if not 0 <= index < len(project.segments):
+            raise ApiError(404, "segment_not_found", f"No segment {index} (the job has {len(project.segments)}).")
+        changes = patch.model_dump(exclude_unset=True)
+        if not changes:
+            raise ApiError(422, "invalid_request", "Send at least one of text, translation, speaker, voice.")
+        seg = project.segments[index]
+        for key, value in changes.items():
+            if key in ("text", "speaker") and not (value or "").strip():
+                raise ApiError(422, "invalid_request", f"{key} cannot be empty.")
+            setattr(seg, key, value)
+        project.save(job.out_dir)
+        edits = self._edits(job)
+        edits[str(index)] = time.time()
+        (self.settings.job_dir(job.id) / EDITS_FILE).write_text(json.dumps(edits))
+        return next(s for s in self.segments(job)[1] if s.index == index)
+
+    def render(self, job: Job) -> Job:
+        if job.status in ACTIVE:
+            raise ApiError(409, "job_busy", "The job is already queued or running.")
+        self._project(job)
+        self.store.add_event(job.id, status="queued", percent=0.0, stage=None, task="render",
+                             message="Queued to re-render changed lines", error_code=None, error_message=None)
+        self.runner.wake()
+        return self.get(job.id)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _kind(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if name.startswith("lines/"):
+        return "line_audio"
+    if suffix in MEDIA_SUFFIXES:
+        return "media"
+    if suffix in (".srt", ".vtt", ".ass"):
+        return "subtitles"
+    if name.startswith("report"):
+        return "report"
+    if name == "project.json":
+        return "project"
+    return "other"

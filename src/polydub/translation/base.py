@@ -1,0 +1,50 @@
+"""Machine translation: the engine interface every translator implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Quality tiers, declared per engine and pair; the registry picks the highest.
+TIER_DRAFT = 1  # may invent content (small LLM), or word-by-word
+TIER_BASIC = 2  # rule-based / literal
+TIER_GOOD = 3  # neural, small
+TIER_BEST = 4  # large neural or commercial
+
+TIER_NAMES = {TIER_DRAFT: "draft", TIER_BASIC: "basic", TIER_GOOD: "good", TIER_BEST: "best"}
+
+
+@dataclass(frozen=True)
+class TranslationRequest:
+    """Lines to translate in order; context gives neighbouring source lines for engines that use it."""
+
+    lines: Sequence[str]
+    source: str
+    target: str
+
+
+class Translator(ABC):
+    """One class per engine. Engines are cheap to construct; models load lazily on first use."""
+
+    name: str = ""
+    licence: str = ""
+    description: str = ""
+
+    @abstractmethod
+    def is_available(self) -> bool:
+        """True when the runtime and weights are installed (never downloads)."""
+
+    @abstractmethod
+    def pairs(self) -> set[tuple[str, str]]:
+        """Language pairs (two-letter codes) this engine translates when available."""
+
+    def tier(self, source: str, target: str) -> int:
+        return TIER_BASIC
+
+    def install_hint(self) -> str:
+        return ""
+
+    @abstractmethod
+    def translate(self, lines: Sequence[str], source: str, target: str) -> list[str]:
+        """Translate each line; returns exactly one output per input, in order."""

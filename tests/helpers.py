@@ -1,0 +1,44 @@
+"""Test helpers: character error rate, media facts from ffprobe/ffmpeg."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import unicodedata
+from pathlib import Path
+
+
+def normalize_text(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    kept = "".join(c if c.isalnum() or c.isspace() else " " for c in text)
+    return " ".join(kept.split())
+
+
+def cer(reference: str, hypothesis: str) -> float:
+    ref, hyp = normalize_text(reference), normalize_text(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    prev = list(range(len(hyp) + 1))
+    for i, rc in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, hc in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (rc != hc))
+        prev = cur
+    return prev[-1] / len(ref)
+
+
+def ffprobe_json(path: Path) -> dict:
+    out = subprocess.run(["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+                          str(path)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def video_packets_md5(path: Path) -> str:
+    """Hash of the video stream's packets: equal only when the stream was copied, not re-encoded."""
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "md5",
+                          "-"], capture_output=True, text=True, check=True).stdout
+    return out.strip()
+
+
+def duration(path: Path) -> float:
+    return float(ffprobe_json(path)["format"]["duration"])

@@ -126,3 +126,17 @@ def test_edit_one_line_rerenders_only_that_line(tmp_path: Path) -> None:
     assert changed == [1]
     assert after.segments[1].translation == "Esta línea fue corregida a mano."  # not re-translated
     assert report["timing"]["stages"].get("transcribe") is None
+
+
+def test_whisper_speech_translation_is_the_fallback_to_english(tmp_path: Path, monkeypatch) -> None:
+    from polydub.errors import UnsupportedLanguageError
+    from polydub.translation.registry import TranslationRegistry
+
+    def no_text_engine(self, src, tgt, prefer=None):
+        raise UnsupportedLanguageError(f"no engine for {src}->{tgt}")
+
+    monkeypatch.setattr(TranslationRegistry, "best", no_text_engine)
+    report = dub(media_file("audio/st_deyu.wav"), tmp_path, DubOptions(target_language="en"))
+    assert report["engines"]["mt"]["name"] == "whisper-translate"
+    text = " ".join(s["translation"] for s in report["segments"]).lower()
+    assert "portal" in text or "homepage" in text or "communication" in text, text

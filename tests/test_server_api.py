@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from polydub.server.app import create_app
 from polydub.server.settings import Settings
@@ -244,8 +245,9 @@ def test_token_auth(tmp_path, tiny_mp4):
         wait_status(c, job_id, headers=auth)
         assert c.get(f"/api/jobs/{job_id}/files/dubbed.es.mp4?token=s3cret").status_code == 200
         assert c.get(f"/status/{job_id}").status_code == 401
-        with pytest.raises(Exception), c.websocket_connect(f"/api/jobs/{job_id}/events") as ws:
+        with pytest.raises(WebSocketDisconnect) as denied, c.websocket_connect(f"/api/jobs/{job_id}/events") as ws:
             ws.receive_json()
+        assert denied.value.code == 4401
         with c.websocket_connect(f"/api/jobs/{job_id}/events?token=s3cret") as ws:
             assert ws.receive_json()["status"] == "queued"
 

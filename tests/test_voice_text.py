@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from polydub.audio import Audio
-from polydub.voice.text import clean_text, concat, pack, split_text, time_stretch
+from polydub.voice.text import clean_text, concat, pack, split_text, time_stretch, trim_silence
 
 
 def test_clean_text_strips_markup_and_emoji() -> None:
@@ -47,3 +48,13 @@ def test_concat_and_time_stretch() -> None:
     faster = time_stretch(Audio(tone, rate), 1.25)
     assert abs(faster.duration - 0.8) < 1e-3
     assert concat([], rate).duration > 0
+
+
+def test_trim_silence_keeps_pad() -> None:
+    rate = 10000
+    samples = np.zeros(3 * rate, dtype=np.float32)
+    samples[rate:2 * rate] = 0.5
+    trimmed = trim_silence(Audio(samples, rate), pad=0.05)
+    assert trimmed.duration == pytest.approx(1.1, abs=1e-3)
+    silent = Audio.silence(0.2, rate)
+    assert trim_silence(silent).duration == pytest.approx(0.2)

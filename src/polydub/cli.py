@@ -191,10 +191,11 @@ def models() -> None:
     for col in ("engine", "installed", "pairs", "tier", "licence"):
         mt.add_column(col)
     for row in TranslationRegistry().describe():
-        pairs = row.get("pairs", [])
-        shown = ", ".join(f"{a}>{b}" for a, b in sorted(pairs)[:12]) + (" …" if len(pairs) > 12 else "")
-        mt.add_row(str(row.get("name")), "yes" if row.get("available") else "no", shown,
-                   str(row.get("tier", "")), str(row.get("licence", "")))
+        pairs = sorted(row.get("pairs", []))
+        shown = ", ".join(pairs[:10]) + (f" … ({len(pairs)} pairs)" if len(pairs) > 10 else "")
+        tiers = ", ".join(sorted(set(row.get("tiers", {}).values()))) or "-"
+        installed = "yes" if row.get("available") else f"no: {row.get('install_hint', '')}"
+        mt.add_row(str(row.get("name")), installed, shown, tiers, str(row.get("licence", "")))
     out_console.print(mt)
     tts = Table(title="Voices")
     for col in ("engine", "installed", "languages", "voices", "native rate", "cloning", "licence"):

@@ -141,6 +141,9 @@ class Dubber:
     def finish(self, project: Project, started: float) -> dict:
         self.run_stage("synthesize", stages.synthesize, self, project)
         project.save(self.out_dir)
+        if self.options.quality_checks:
+            self.run_stage("quality", stages.check_quality, self, project)
+            project.save(self.out_dir)
         dub_wav = self.run_stage("mix", stages.mix, self, project)
         outputs = self.run_stage("render", stages.render, self, project, dub_wav)
         project.stage_seconds = dict(self.stage_seconds)
@@ -148,6 +151,7 @@ class Dubber:
         total = time.perf_counter() - started
         report = build_report(project, self.out_dir, outputs, total)
         write_report(report, self.out_dir)
+        stages.write_html_report(report, self.out_dir)
         self.progress("done", 1.0, "done")
         return report
 

@@ -42,20 +42,43 @@ def line_key(seg: Segment, window: Window, voice_id: str, policy: TimingPolicy) 
                      policy.min_tempo, policy.max_tempo)
 
 
+class SpeechRate:
+    """Running seconds-per-character of each voice at speed 1.0, so a line that will need speeding up
+    is synthesized at the right native rate in one pass instead of two."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, tuple[int, float]] = {}
+
+    def add(self, voice_id: str, text: str, seconds_at_1: float) -> None:
+        chars, secs = self.totals.get(voice_id, (0, 0.0))
+        self.totals[voice_id] = (chars + len(text), secs + seconds_at_1)
+
+    def predict(self, voice_id: str, text: str) -> float | None:
+        chars, secs = self.totals.get(voice_id, (0, 0.0))
+        return secs / chars * len(text) if chars >= 40 else None
+
+
 def render_line(seg: Segment, window: Window, voice, registry, policy: TimingPolicy,
-                out_dir: Path) -> None:
+                out_dir: Path, rates: SpeechRate | None = None) -> None:
     """Synthesize seg.translation with `voice` and store audio + timing on the segment."""
     engine = registry.engine_for(voice)
     text = (seg.translation or "").strip()
-    audio = registry.synthesize(text, voice, speed=1.0) if text else Audio.silence(0.2, 24000)
-    plan = place(audio.duration, seg.start, seg.end, window.earliest, window.latest, policy)
+    native = engine.capabilities.native_rate
     speed_used = 1.0
-    if plan.tempo > 1.01 and engine.capabilities.native_rate:
+    predicted = rates.predict(voice.id, text) if rates and native and text else None
+    if predicted is not None:
+        wanted = place(predicted, seg.start, seg.end, window.earliest, window.latest, policy).tempo
+        speed_used = wanted if wanted > 1.01 else 1.0
+    audio = registry.synthesize(text, voice, speed=speed_used) if text else Audio.silence(0.2, 24000)
+    if rates is not None and text:
+        rates.add(voice.id, text, audio.duration * speed_used)
+    plan = place(audio.duration, seg.start, seg.end, window.earliest, window.latest, policy)
+    if plan.tempo > 1.01 and native and speed_used == 1.0:
         # The engine's own rate sounds more natural than stretching; stretch only the residue.
         speed_used = plan.tempo
         audio = registry.synthesize(text, voice, speed=speed_used)
         plan = place(audio.duration, seg.start, seg.end, window.earliest, window.latest, policy)
-        plan.tempo = max(1.0, min(plan.tempo, policy.max_tempo / speed_used))
+    plan.tempo = max(1.0, min(plan.tempo, policy.max_tempo / speed_used))
     if plan.tempo > 1.001:
         audio = time_stretch(audio, plan.tempo)
     room_samples = int(max(0.0, window.latest - plan.start) * audio.rate)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-STAGES = ("media", "transcribe", "speakers", "translate", "synthesize", "mix", "render")
+STAGES = ("media", "transcribe", "speakers", "translate", "synthesize", "quality", "mix", "render")
 # Rough share of total run time per stage, so one overall percent moves smoothly.
-STAGE_WEIGHTS = {"media": 3, "transcribe": 25, "speakers": 7, "translate": 15, "synthesize": 40,
-                 "mix": 5, "render": 5}
+STAGE_WEIGHTS = {"media": 3, "transcribe": 25, "speakers": 7, "translate": 15, "synthesize": 30,
+                 "quality": 10, "mix": 5, "render": 5}
 
 
 @dataclass
@@ -27,6 +27,7 @@ class DubOptions:
     min_tempo: float = 0.85
     max_tempo: float = 1.25
     max_line_seconds: float = 8.0
+    quality_checks: bool = True
 
 
 @dataclass

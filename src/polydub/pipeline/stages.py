@@ -11,7 +11,7 @@ from polydub.cache import value_key
 from polydub.errors import UnsupportedLanguageError
 from polydub.mix.mixer import MixPolicy, PlacedLine, loudness
 from polydub.mix.mixer import mix as mix_audio
-from polydub.pipeline.lines import line_key, line_windows, render_line
+from polydub.pipeline.lines import SpeechRate, line_key, line_windows, render_line
 from polydub.project import Project
 from polydub.render.mux import mux, output_suffix
 from polydub.render.subtitles import write_subtitles
@@ -155,17 +155,35 @@ def synthesize(dubber: Dubber, project: Project) -> None:
     voices = _speaker_voices(dubber, project, registry)
     windows = line_windows(project.segments, dubber.original.duration, policy)
     total = len(project.segments)
+    rates = SpeechRate()
     for n, (seg, window) in enumerate(zip(project.segments, windows, strict=True)):
         dubber.check_cancel()
         voice = voices[seg.speaker]
         key = line_key(seg, window, voice.id, policy)
         if seg.audio_key == key and seg.audio and (dubber.out_dir / seg.audio).exists():
             continue
-        render_line(seg, window, voice, registry, policy, dubber.out_dir)
+        render_line(seg, window, voice, registry, policy, dubber.out_dir, rates)
         seg.audio_key = key
         dubber.progress("synthesize", (n + 1) / total, f"line {n + 1}/{total}")
     engines = sorted({s.tts_engine for s in project.segments if s.tts_engine})
     project.engines["tts"] = ", ".join(engines)
+
+
+def check_quality(dubber: Dubber, project: Project) -> None:
+    """Measure every dubbed line (timing, intelligibility, voice, translation) and repair what fails."""
+    try:
+        from polydub.quality.loop import assess_and_repair
+    except ImportError:
+        return
+    assess_and_repair(dubber, project)
+
+
+def write_html_report(report: dict, out_dir) -> None:
+    try:
+        from polydub.quality.html_report import write_html_report as write_html
+    except ImportError:
+        return
+    write_html(report, out_dir)
 
 
 def _background(dubber: Dubber, project: Project) -> Audio | None:

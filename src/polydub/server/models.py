@@ -82,6 +82,10 @@ class SegmentOut(BaseModel):
     speaker: str
     voice: str | None = None
     audio: str | None = None
+    dub_start: float | None = None
+    dub_end: float | None = None
+    tempo: float | None = Field(None, description="Speed-up applied to fit the line (1 = none)")
+    overflow: float | None = Field(None, description="Seconds the dub runs past its slot")
     metrics: dict[str, Any] = Field(default_factory=dict)
     changed: bool = Field(False, description="Edited since its audio was last rendered")
 

@@ -188,6 +188,7 @@ class JobService:
         since = (job.started_at or 0) if job.task == "render" else 0
         rows = [SegmentOut(index=i, id=s.id, start=s.start, end=s.end, text=s.text, translation=s.translation,
                            speaker=s.speaker, voice=s.voice, audio=s.audio, metrics=s.metrics,
+                           dub_start=s.dub_start, dub_end=s.dub_end, tempo=s.tempo, overflow=s.overflow,
                            changed=edits.get(str(i), -1) > since)
                 for i, s in enumerate(project.segments)]
         return project, rows

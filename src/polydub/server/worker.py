@@ -53,6 +53,7 @@ def child_main(target: str, job_id: str, input_path: str, out_dir: str, options:
     """Worker process entry: run one task and report its outcome on ``queue``."""
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # own process group, so a forced stop also ends ffmpeg & co. started by the pipeline
+    _watch_parent()
     try:
         fn = load_target(target)
         report = fn(input_path, out_dir, options, _Progress(queue, job_id), cancel)
@@ -68,6 +69,24 @@ def child_main(target: str, job_id: str, input_path: str, out_dir: str, options:
     finally:
         queue.close()
         queue.join_thread()
+
+
+def _watch_parent() -> None:
+    """If the server dies (even by SIGKILL), stop this worker too: a restarted server re-runs the job."""
+    import signal
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                if hasattr(os, "killpg"):
+                    os.killpg(os.getpgrp(), signal.SIGKILL)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _jsonable(value: Any) -> Any:

@@ -151,11 +151,11 @@ class ProfileStore:
             rows = session.scalars(select(_ProfileRow).order_by(_ProfileRow.name)).all()
             return [self._to_profile(r) for r in rows]
 
-    def _update(self, name: str, **values: Any) -> Profile:
+    def _update(self, profile_name: str, **values: Any) -> Profile:
         with Session(self._engine) as session:
-            row = self._row(session, name)
+            row = self._row(session, profile_name)
             if row is None:
-                raise KeyError(f"no voice profile named '{name}'")
+                raise KeyError(f"no voice profile named '{profile_name}'")
             for key, value in values.items():
                 setattr(row, key, value)
             row.updated = _now()

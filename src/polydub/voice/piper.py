@@ -18,7 +18,7 @@ import numpy as np
 from polydub.audio import Audio
 from polydub.languages import normalize_language
 from polydub.voice.base import Capabilities, TTSEngine, Voice
-from polydub.voice.text import clean_text, short_silence, time_stretch
+from polydub.voice.text import clean_text, short_silence, time_stretch, trim_silence
 
 
 def _bundled_models() -> list[Path]:
@@ -109,5 +109,5 @@ class PiperEngine(TTSEngine):
         chunks = [c.audio_float_array for c in model.synthesize(text, SynthesisConfig())]
         if not chunks:
             return short_silence(rate)
-        audio = Audio(np.concatenate(chunks).astype(np.float32) * 0.9, rate)
+        audio = trim_silence(Audio(np.concatenate(chunks).astype(np.float32) * 0.9, rate))
         return time_stretch(audio, float(min(max(speed, 0.5), 2.0)))

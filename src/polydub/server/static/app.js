@@ -202,6 +202,8 @@ async function loadSegments() {
 function flags(s) {
   const out = [], m = s.metrics || {};
   if (s.changed) out.push("edited");
+  if (s.tempo && Math.abs(s.tempo - 1) > 0.05) out.push(`tempo ×${s.tempo.toFixed(2)}`);
+  if (s.overflow && s.overflow > 0.05) out.push(`overruns ${s.overflow.toFixed(1)} s`);
   for (const [k, v] of Object.entries(m)) if (v === true || (typeof v === "string" && k.includes("flag"))) out.push(k.replace(/_/g, " "));
   if (Array.isArray(m.flags)) out.push(...m.flags);
   return out;

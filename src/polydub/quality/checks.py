@@ -1,0 +1,187 @@
+"""Per-line measurements: timing, intelligibility (Whisper CER), voice similarity, back-translation.
+
+Every model here is optional: when one is missing the measurement is None and the line is not
+flagged for it (a missing tool must not make every line "fail"), and a warning says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from polydub.audio import Audio
+from polydub.quality.metrics import cer, text_similarity
+from polydub.translation.base import TIER_DRAFT, TIER_NAMES
+
+log = logging.getLogger(__name__)
+
+FLAG_OVERFLOW = "overflow"
+FLAG_TEMPO = "tempo"
+FLAG_INTELLIGIBILITY = "unintelligible"
+FLAG_VOICE = "voice"
+FLAG_TRANSLATION = "translation"
+ALL_FLAGS = (FLAG_OVERFLOW, FLAG_TEMPO, FLAG_INTELLIGIBILITY, FLAG_VOICE, FLAG_TRANSLATION)
+
+
+@dataclass
+class Thresholds:
+    """When a line fails a check. Defaults come from measurements in shared/MODELS.md."""
+
+    max_overflow_s: float = 0.02  # render_line rounds to ms; anything audible counts
+    tempo_tolerance: float = 0.01  # rounding slack around the options' min/max tempo
+    max_cer: float = 0.25  # Kokoro round-trips at CER ~0; 0.25 means words are really lost
+    # Stock voices score 0.12-0.47 against a real speaker (MODELS.md), so this only catches a
+    # clearly wrong voice (e.g. wrong gender), not "not a clone".
+    min_similarity: float = 0.15
+    # difflib similarity of back-translation vs source; literal engines score ~0.4-0.8 on good
+    # lines, invented content falls well under 0.3.
+    min_backtranslation: float = 0.3
+    asr_model: str = "base"
+    whisper: bool = True
+    similarity: bool = True
+    backtranslation: bool = True
+    repair: bool = True
+    max_repair_tries: int = 3  # per check and line: bounds the cost of a bad line
+    reference_seconds: float = 20.0  # original speech per speaker used as the voice reference
+
+
+def timing_flags(seg: Any, min_tempo: float, max_tempo: float, th: Thresholds) -> list[str]:
+    flags = []
+    if (seg.overflow or 0.0) > th.max_overflow_s:
+        flags.append(FLAG_OVERFLOW)
+    tempo = seg.tempo or 1.0
+    if tempo > max_tempo + th.tempo_tolerance or tempo < min_tempo - th.tempo_tolerance:
+        flags.append(FLAG_TEMPO)
+    return flags
+
+
+@dataclass
+class Tools:
+    """Models shared by all lines of one quality pass, each loaded at most once (lazily)."""
+
+    th: Thresholds
+    warnings: list[str] = field(default_factory=list)
+    _recognizer: Any = None
+    _embedder: Any = None
+    _embedder_failed: bool = False
+    _speaker_refs: dict[str, np.ndarray | None] = field(default_factory=dict)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            log.warning(message)
+
+    # -- intelligibility ---------------------------------------------------
+    def transcribe(self, audio: Audio, language: str) -> str | None:
+        if not self.th.whisper:
+            return None
+        try:
+            if self._recognizer is None:
+                from polydub.speech.asr import WhisperRecognizer
+
+                # No VAD: a dubbed line is all speech and VAD would clip its first/last syllable.
+                self._recognizer = WhisperRecognizer(self.th.asr_model, vad=False)
+            # Whisper hallucinates on clips that start/end abruptly; a little silence steadies it.
+            pad = Audio.silence(0.3, audio.rate)
+            padded = Audio(np.concatenate([pad.samples, audio.mono().samples, pad.samples]), audio.rate)
+            words = self._recognizer.transcribe(padded, language).words
+            return "".join(w.text for w in words).strip()
+        except Exception as exc:  # no Whisper model installed, unsupported language…
+            self.warn(f"intelligibility check skipped: {exc}")
+            self.th.whisper = False
+            return None
+
+    def cer(self, audio_path: Path, expected: str, language: str) -> tuple[float | None, str | None]:
+        if not expected.strip():
+            return None, None
+        heard = self.transcribe(Audio.read(audio_path), language)
+        if heard is None:
+            return None, None
+        return round(cer(expected, heard), 4), heard
+
+    # -- voice similarity --------------------------------------------------
+    def embedder(self):
+        if self._embedder is None and not self._embedder_failed and self.th.similarity:
+            try:
+                from polydub.speakers.embedding import default_embedder
+
+                self._embedder = default_embedder()
+            except Exception as exc:  # module not there yet, or no encoder installed
+                self._embedder_failed = True
+                self.warn(f"voice similarity skipped: no speaker embedder ({exc})")
+        return self._embedder
+
+    def speaker_reference(self, speaker: str, segments: list, audio16k: Audio) -> np.ndarray | None:
+        """Embedding of the speaker's original speech (first ~20 s), computed once per speaker."""
+        if speaker not in self._speaker_refs:
+            emb = self.embedder()
+            ref = None
+            if emb is not None:
+                parts, total = [], 0.0
+                for seg in segments:
+                    if seg.speaker != speaker or total >= self.th.reference_seconds:
+                        continue
+                    parts.append(audio16k.slice(seg.start, seg.end).mono().samples)
+                    total += seg.end - seg.start
+                if parts and total >= 0.5:
+                    try:
+                        ref = emb.embed(Audio(np.concatenate(parts), audio16k.rate))
+                    except Exception as exc:
+                        self.warn(f"voice reference for {speaker} failed: {exc}")
+            self._speaker_refs[speaker] = ref
+        return self._speaker_refs[speaker]
+
+    def similarity(self, audio_path: Path, reference: np.ndarray | None) -> float | None:
+        emb = self.embedder()
+        if emb is None or reference is None:
+            return None
+        audio = Audio.read(audio_path)
+        if audio.duration < 0.5:  # too little speech for a d-vector to mean anything
+            return None
+        try:
+            from polydub.speakers.embedding import cosine
+
+            return round(cosine(emb.embed(audio), reference), 4)
+        except Exception as exc:
+            self.warn(f"voice similarity failed: {exc}")
+            return None
+
+
+def engine_tier(registry: Any, name: str | None, src: str, tgt: str) -> str | None:
+    """Tier name ("draft", "basic", …) of the engine (or chain) called `name` for src->tgt."""
+    if not name:
+        return None
+    for cand in registry.candidates(src, tgt):
+        if cand.name == name:
+            return TIER_NAMES.get(cand.tier(src, tgt))
+    return None
+
+
+def is_draft(registry: Any, name: str | None, src: str, tgt: str) -> bool:
+    tier = engine_tier(registry, name, src, tgt)
+    return tier == TIER_NAMES[TIER_DRAFT] or (name or "").startswith("whisper-translate")
+
+
+def back_translate(registry: Any, lines: list[str], src: str, tgt: str,
+                   tools: Tools) -> tuple[list[str | None], str | None]:
+    """Translate target-language lines back to the source language with the best engine for
+    tgt->src; ([None…], None) when nothing covers the reverse direction."""
+    if not lines or src == tgt:
+        return [None] * len(lines), None
+    try:
+        engine = registry.best(tgt, src)
+        out = engine.translate(lines, tgt, src)
+        if len(out) != len(lines):
+            raise RuntimeError(f"{engine.name} returned {len(out)} lines for {len(lines)}")
+        return list(out), engine.name
+    except Exception as exc:
+        tools.warn(f"back-translation {tgt}->{src} skipped: {exc}")
+        return [None] * len(lines), None
+
+
+def backtranslation_score(source: str, back: str | None) -> float | None:
+    return None if back is None else text_similarity(source, back)

@@ -1,0 +1,312 @@
+"""The quality stage: measure every dubbed line, repair what fails, flag what still fails.
+
+Order per line: translation sanity first (a retranslation changes the text, so every audio check
+must come after it), then timing (a shorter rendering), then intelligibility (another voice), and a
+final measurement of the line as it will be mixed. Lines are never dropped: a line that still
+fails keeps its best rendering and carries flags plus the list of repairs tried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from polydub.cache import value_key
+from polydub.pipeline.lines import Window, line_key, line_windows, render_line
+from polydub.project import Project, Segment
+from polydub.quality.checks import (
+    FLAG_INTELLIGIBILITY,
+    FLAG_OVERFLOW,
+    FLAG_TRANSLATION,
+    FLAG_VOICE,
+    Thresholds,
+    Tools,
+    back_translate,
+    backtranslation_score,
+    is_draft,
+    timing_flags,
+)
+from polydub.quality.shorten import shorter_variants
+from polydub.timing.fit import TimingPolicy
+
+if TYPE_CHECKING:
+    from polydub.pipeline.dubber import Dubber
+
+_SNAPSHOT_FIELDS = ("translation", "mt_engine", "voice", "tts_engine", "audio", "audio_key",
+                    "dub_start", "dub_end", "tempo", "overflow")
+
+
+@dataclass
+class Snapshot:
+    """A line's rendering, so a repair that turns out worse can be undone without re-synthesis."""
+
+    values: dict[str, Any]
+    wav: bytes | None
+
+    @classmethod
+    def take(cls, seg: Segment, out_dir: Path) -> Snapshot:
+        path = out_dir / seg.audio if seg.audio else None
+        wav = path.read_bytes() if path is not None and path.exists() else None
+        return cls({f: getattr(seg, f) for f in _SNAPSHOT_FIELDS}, wav)
+
+    def restore(self, seg: Segment, out_dir: Path) -> None:
+        for name, value in self.values.items():
+            setattr(seg, name, value)
+        if self.wav is not None and seg.audio:
+            (out_dir / seg.audio).write_bytes(self.wav)
+
+
+@dataclass
+class Context:
+    dubber: Any
+    project: Project
+    th: Thresholds
+    policy: TimingPolicy
+    voices: Any  # VoiceRegistry
+    mt: Any  # TranslationRegistry
+    tools: Tools
+    src: str
+    tgt: str
+    backs: dict[int, str | None] = field(default_factory=dict)
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.dubber.out_dir)
+
+
+def _registries() -> tuple[Any, Any]:
+    from polydub.translation.registry import default_registry
+    from polydub.voice.registry import get_registry
+
+    return get_registry(), default_registry()
+
+
+def _render(ctx: Context, seg: Segment, window: Window, voice: Any, text: str) -> None:
+    seg.translation = text
+    render_line(seg, window, voice, ctx.voices, ctx.policy, ctx.out_dir)
+    seg.audio_key = line_key(seg, window, voice.id, ctx.policy)
+
+
+def _current_voice(ctx: Context, seg: Segment) -> Any:
+    return ctx.voices.get_voice(seg.voice) if seg.voice else ctx.voices.default_voice(ctx.tgt)
+
+
+def _fit_score(seg: Segment) -> tuple[float, float]:
+    # Less overflow first; among lines that fit, the one spoken closest to natural speed.
+    return round(seg.overflow or 0.0, 3), abs((seg.tempo or 1.0) - 1.0)
+
+
+def _fits(ctx: Context, seg: Segment) -> bool:
+    return not timing_flags(seg, ctx.policy.min_tempo, ctx.policy.max_tempo, ctx.th)
+
+
+def _bt_score(ctx: Context, seg: Segment, q: dict) -> float | None:
+    """Back-translation score, recomputed only when source or translation text changed."""
+    key = value_key(seg.text, seg.translation, ctx.src, ctx.tgt)
+    if q.get("bt_key") != key:
+        back = ctx.backs.get(seg.id) if seg.id in ctx.backs else \
+            back_translate(ctx.mt, [seg.translation or ""], ctx.src, ctx.tgt, ctx.tools)[0][0]
+        q["backtranslation"] = back
+        q["backtranslation_score"] = backtranslation_score(seg.text, back)
+        q["bt_key"] = key
+    return q.get("backtranslation_score")
+
+
+def _audio_measures(ctx: Context, seg: Segment, q: dict) -> None:
+    """CER and similarity, skipped when the line's audio is what was measured last time."""
+    if q.get("audio_key") == seg.audio_key and "cer" in q and "similarity" in q:
+        return
+    path = ctx.out_dir / (seg.audio or "")
+    if not seg.audio or not path.exists():
+        q.update(cer=None, heard=None, similarity=None, audio_key=seg.audio_key)
+        return
+    q["cer"], q["heard"] = ctx.tools.cer(path, seg.translation or "", ctx.tgt)
+    ref = ctx.tools.speaker_reference(seg.speaker, ctx.project.segments, ctx.dubber.audio16k) \
+        if ctx.th.similarity else None
+    q["similarity"] = ctx.tools.similarity(path, ref)
+    q["audio_key"] = seg.audio_key
+
+
+def _repair_translation(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
+    score = _bt_score(ctx, seg, q)
+    if score is None or score >= ctx.th.min_backtranslation or \
+            not is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt):
+        return
+    others = [c for c in ctx.mt.candidates(ctx.src, ctx.tgt) if c.name != seg.mt_engine]
+    if not others:
+        q["repairs"].append({"check": FLAG_TRANSLATION, "action": "retranslate",
+                             "result": "no other engine covers the pair; flagged for review"})
+        return
+    for engine in others[: ctx.th.max_repair_tries]:
+        try:
+            text = engine.translate([seg.text], ctx.src, ctx.tgt)[0].strip()
+        except Exception as exc:
+            q["repairs"].append({"check": FLAG_TRANSLATION, "action": f"retranslate:{engine.name}",
+                                 "result": f"failed: {exc}"})
+            continue
+        back = back_translate(ctx.mt, [text], ctx.src, ctx.tgt, ctx.tools)[0][0]
+        new = backtranslation_score(seg.text, back)
+        kept = text and new is not None and new > score
+        q["repairs"].append({"check": FLAG_TRANSLATION, "action": f"retranslate:{engine.name}",
+                             "text": text, "before": score, "after": new, "kept": bool(kept)})
+        if kept:
+            _render(ctx, seg, window, _current_voice(ctx, seg), text)
+            seg.mt_engine = engine.name
+            q.update(backtranslation=back, backtranslation_score=new,
+                     bt_key=value_key(seg.text, seg.translation, ctx.src, ctx.tgt))
+            score = new
+            if new >= ctx.th.min_backtranslation:
+                return
+
+
+def _shorter_candidates(ctx: Context, seg: Segment) -> list[tuple[str, str]]:
+    """(action, text) renderings shorter than the current one, meaning-preserving first."""
+    current = (seg.translation or "").strip()
+    found: list[tuple[str, str]] = []
+    allow_draft = is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt)
+    for engine in ctx.mt.candidates(ctx.src, ctx.tgt):
+        if engine.name == seg.mt_engine or (not allow_draft and is_draft(ctx.mt, engine.name, ctx.src, ctx.tgt)):
+            continue  # a draft LLM may invent content: only worth it if we already use one
+        try:
+            text = engine.translate([seg.text], ctx.src, ctx.tgt)[0].strip()
+        except Exception:
+            continue
+        if text and len(text) < len(current):
+            found.append((f"retranslate:{engine.name}", text))
+    found.sort(key=lambda item: len(item[1]))
+    found += [(label, text) for label, text in shorter_variants(current, ctx.tgt)]
+    for label, text in list(found[:1]):  # the alternative engine's text may itself have fillers
+        found += [(f"{label}+{v_label}", v) for v_label, v in shorter_variants(text, ctx.tgt)]
+    unique: dict[str, str] = {}
+    for label, text in found:
+        unique.setdefault(text, label)
+    return [(label, text) for text, label in unique.items()]
+
+
+def _repair_overflow(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
+    if _fits(ctx, seg):
+        return
+    best = Snapshot.take(seg, ctx.out_dir)
+    best_score = _fit_score(seg)
+    voice = _current_voice(ctx, seg)
+    candidates = _shorter_candidates(ctx, seg)
+    if not candidates:
+        q["repairs"].append({"check": FLAG_OVERFLOW, "action": "shorten",
+                             "result": "no shorter rendering found"})
+        return
+    for label, text in candidates[: ctx.th.max_repair_tries + 1]:
+        ctx.dubber.check_cancel()
+        before = seg.overflow or 0.0
+        _render(ctx, seg, window, voice, text)
+        score = _fit_score(seg)
+        kept = score < best_score
+        q["repairs"].append({"check": FLAG_OVERFLOW, "action": label, "text": text,
+                             "before": round(before, 3), "after": seg.overflow, "tempo": seg.tempo,
+                             "kept": kept})
+        if kept:
+            best, best_score = Snapshot.take(seg, ctx.out_dir), score
+            if _fits(ctx, seg):
+                break
+    best.restore(seg, ctx.out_dir)
+
+
+def _alternative_voices(ctx: Context, seg: Segment) -> list[Any]:
+    current = _current_voice(ctx, seg)
+    same = [v for v in ctx.voices.voices(language=ctx.tgt, engine=current.engine) if v.id != current.id]
+    same.sort(key=lambda v: (-v.quality, v.gender != current.gender, v.id))
+    other = [v for v in ctx.voices.voices(language=ctx.tgt) if v.engine != current.engine]
+    other.sort(key=lambda v: (-v.quality, v.id))
+    # One other engine at most: its best voice is the one likely to be understood.
+    return same[:2] + other[:1]
+
+
+def _repair_intelligibility(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
+    _audio_measures(ctx, seg, q)
+    if q.get("cer") is None or q["cer"] <= ctx.th.max_cer:
+        return
+    best, best_cer = Snapshot.take(seg, ctx.out_dir), q["cer"]
+    best_q = {k: q.get(k) for k in ("cer", "heard", "similarity", "audio_key")}
+    fit_before = _fit_score(seg)
+    for voice in _alternative_voices(ctx, seg)[: ctx.th.max_repair_tries]:
+        ctx.dubber.check_cancel()
+        _render(ctx, seg, window, voice, seg.translation or "")
+        if _fit_score(seg) > fit_before and not _fits(ctx, seg):
+            # A voice that no longer fits its slot trades one failure for another: skip Whisper.
+            kept, after = False, None
+        else:
+            _audio_measures(ctx, seg, q)
+            after = q.get("cer")
+            kept = after is not None and after < best_cer
+        q["repairs"].append({"check": FLAG_INTELLIGIBILITY, "action": f"resynthesize:{voice.id}",
+                             "before": best_cer, "after": after, "kept": kept})
+        if kept:
+            best, best_cer = Snapshot.take(seg, ctx.out_dir), after
+            best_q = {k: q.get(k) for k in ("cer", "heard", "similarity", "audio_key")}
+            if after <= ctx.th.max_cer:
+                break
+    best.restore(seg, ctx.out_dir)
+    q.update(best_q)
+
+
+def _final_flags(ctx: Context, seg: Segment, q: dict) -> list[str]:
+    flags = timing_flags(seg, ctx.policy.min_tempo, ctx.policy.max_tempo, ctx.th)
+    if q.get("cer") is not None and q["cer"] > ctx.th.max_cer:
+        flags.append(FLAG_INTELLIGIBILITY)
+    if q.get("similarity") is not None and q["similarity"] < ctx.th.min_similarity:
+        flags.append(FLAG_VOICE)
+    score = q.get("backtranslation_score")
+    if score is not None and score < ctx.th.min_backtranslation:
+        flags.append(FLAG_TRANSLATION)
+    return flags
+
+
+def check_line(ctx: Context, seg: Segment, window: Window) -> dict:
+    """Measure (and if allowed repair) one line; returns its metrics["quality"] dict."""
+    old = dict(seg.metrics.get("quality") or {})
+    unchanged = old.get("audio_key") == seg.audio_key and old.get("bt_key") == \
+        value_key(seg.text, seg.translation, ctx.src, ctx.tgt)
+    q = old if unchanged else {k: old[k] for k in ("audio_key", "cer", "heard", "similarity", "bt_key",
+                                                    "backtranslation", "backtranslation_score") if k in old}
+    q.setdefault("repairs", [])
+    if not unchanged and ctx.th.repair and seg.audio:
+        if ctx.th.backtranslation:
+            _repair_translation(ctx, seg, window, q)
+        _repair_overflow(ctx, seg, window, q)
+        _repair_intelligibility(ctx, seg, window, q)
+    if ctx.th.backtranslation:
+        _bt_score(ctx, seg, q)
+    _audio_measures(ctx, seg, q)
+    q.update(tempo=seg.tempo, overflow_s=seg.overflow or 0.0, mt_engine=seg.mt_engine, voice=seg.voice)
+    q["flags"] = _final_flags(ctx, seg, q)
+    return q
+
+
+def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds | None = None) -> None:
+    """Stage "quality": fill seg.metrics["quality"] for every line, repairing where allowed."""
+    segments = project.segments
+    if not segments:
+        return
+    opts = dubber.options
+    th = thresholds or Thresholds()
+    voices, mt = _registries()
+    ctx = Context(dubber=dubber, project=project, th=th,
+                  policy=TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo),
+                  voices=voices, mt=mt, tools=Tools(th), src=project.source_language or "en",
+                  tgt=opts.target_language)
+    windows = line_windows(segments, dubber.original.duration, ctx.policy)
+    if th.backtranslation:
+        # One batched call for all lines whose text changed: engines are much faster per batch.
+        todo = [s for s in segments if (s.metrics.get("quality") or {}).get("bt_key")
+                != value_key(s.text, s.translation, ctx.src, ctx.tgt)]
+        backs, _engine = back_translate(mt, [s.translation or "" for s in todo], ctx.src, ctx.tgt, ctx.tools)
+        ctx.backs = {s.id: b for s, b in zip(todo, backs, strict=True)}
+    total = len(segments)
+    for n, (seg, window) in enumerate(zip(segments, windows, strict=True)):
+        dubber.check_cancel()
+        seg.metrics["quality"] = check_line(ctx, seg, window)
+        ctx.backs.pop(seg.id, None)  # a repair may change the text; later lookups must recompute
+        dubber.progress("quality", (n + 1) / total, f"checked line {n + 1}/{total}")
+    for message in ctx.tools.warnings:
+        if message not in project.warnings:
+            project.warnings.append(message)

@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 from polydub.cli import main

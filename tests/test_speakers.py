@@ -153,3 +153,37 @@ def test_profile_matches_same_speaker_only(tmp_path) -> None:  # type: ignore[no
     found, score = store.match(emb.embed(man.slice(3.0, 6.1)))
     print(f"man clip 2 vs profiles: {found.name if found else None} {score:.3f}")
     assert found is None or found.name == "man"  # never the woman
+
+
+def test_four_speakers(whisper) -> None:  # type: ignore[no-untyped-def]
+    """Two women and two men (incl. jfk), 8 turns; turn changes inside Whisper segments."""
+    src = {"A": load16(media_file("audio/st_RD_Radio31_000.wav")), "B": load16(media_file("video/vr_face_2.mp4")),
+           "C": load16(media_file("video/st_ref_KatieHill_000.mp4")), "D": load16(media_file("audio/fw_jfk.flac"))}
+    order = [("A", 0, 2.7), ("B", 0, 2.5), ("C", 0, 3), ("D", 0.3, 3.5), ("A", 2.9, 6.0), ("C", 3, 6),
+             ("B", 2.5, 5.0), ("D", 3.5, 7.5)]
+    gap = np.zeros(RATE // 2, dtype=np.float32)
+    parts, truth, t = [], [], 0.0
+    for who, start, end in order:
+        x = src[who].slice(start, end).samples
+        parts += [x, gap]
+        truth.append((t, t + len(x) / RATE, who))
+        t += (len(x) + len(gap)) / RATE
+    audio = Audio(np.concatenate(parts), RATE)
+    start = time.perf_counter()
+    segments = transcribe(whisper, audio)
+    asr_s = time.perf_counter() - start
+    start = time.perf_counter()
+    result = diarize(audio, segments)
+    rtf = (time.perf_counter() - start) / audio.duration
+    # Map each label to the true speaker it most often covers, then count lines that agree.
+    votes: dict[str, dict[str, int]] = {}
+    for s in result.segments:
+        votes.setdefault(s.speaker, {}).setdefault(true_speaker(s, truth), 0)
+        votes[s.speaker][true_speaker(s, truth)] += 1
+    mapping = {label: max(v, key=v.__getitem__) for label, v in votes.items()}
+    accuracy = sum(mapping[s.speaker] == true_speaker(s, truth) for s in result.segments) / len(result.segments)
+    print(f"\n4 speakers: found {len(result.speakers)}, line accuracy {accuracy:.2f} over {len(result.segments)} "
+          f"lines, diarization RTF {rtf:.3f} (ASR {asr_s:.1f} s for {audio.duration:.1f} s)")
+    assert len(result.speakers) == 4
+    assert len(set(mapping.values())) == 4
+    assert accuracy >= 0.8

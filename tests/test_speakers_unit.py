@@ -42,7 +42,10 @@ def track(spans: list[tuple[float, float, int]], total: float) -> Audio:
 
 def words(start: float, end: float, n: int, tag: str) -> list[Word]:
     edges = np.linspace(start, end, n + 1)
-    return [Word(start=float(a), end=float(b), text=f" {tag}{i}") for i, (a, b) in enumerate(zip(edges, edges[1:]))]
+    return [
+        Word(start=float(a), end=float(b), text=f" {tag}{i}")
+        for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+    ]
 
 
 def seg(i: int, start: float, end: float, ws: list[Word]) -> Segment:
@@ -123,3 +126,30 @@ def test_profile_store_crud(tmp_path) -> None:
     assert not again.remove("Alicia")
     with pytest.raises(KeyError):
         again.set_voice("nobody", "es", "v")
+
+
+def test_segments_without_words_get_one_label_each() -> None:
+    audio = track([(0, 3, 1), (3.5, 6.5, 2)], 7.0)
+    segs = [Segment(id=0, start=0, end=3, text="one"), Segment(id=1, start=3.5, end=6.5, text="two"),
+            Segment(id=2, start=6.9, end=9.0, text="past the end")]
+    result = diarize(audio, segs, embedder=ToneEmbedder())
+    assert [s.text for s in result.segments] == ["one", "two", "past the end"]
+    assert [s.speaker for s in result.segments][:2] == ["S1", "S2"]
+    assert result.as_dict()["S1"]["seconds"] > 0
+
+
+def test_unsorted_input_and_first_id_kept() -> None:
+    audio = track([(0, 3, 2), (3.5, 6.5, 1)], 7.0)
+    segs = [seg(4, 3.5, 6.5, words(3.5, 6.5, 6, "b")), seg(3, 0, 3, words(0, 3, 6, "a"))]
+    result = diarize(audio, segs, embedder=ToneEmbedder())
+    assert [(s.id, s.speaker, s.text[:2]) for s in result.segments] == [(3, "S1", "a0"), (4, "S2", "b0")]
+
+
+def test_ghost_speaker_inside_a_segment_is_rejoined() -> None:
+    # 1.2 s of a second voice: enough to split the segment, too little (< 2 s) to be a speaker.
+    audio = track([(0, 3.2, 1), (3.2, 4.4, 2), (4.8, 8, 1)], 8.5)
+    segs = [seg(0, 0, 4.4, words(0, 3.2, 8, "a") + words(3.2, 4.4, 2, "g")), seg(1, 4.8, 8, words(4.8, 8, 6, "c"))]
+    result = diarize(audio, segs, embedder=ToneEmbedder())
+    assert [s.speaker for s in result.segments] == ["S1", "S1"]
+    assert len(result.segments[0].words) == 10 and result.segments[0].end == pytest.approx(4.4)
+    assert [s.id for s in result.segments] == [0, 1]

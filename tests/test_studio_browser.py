@@ -86,6 +86,12 @@ def _flow(browser, base: str, clip: Path, prefix: str, timeout_ms: int) -> None:
     box.press("Tab")
     page.wait_for_selector("#render-note:has-text('Saved')")
     assert "changed" in (page.locator("#seg-table tbody tr").first.get_attribute("class") or "")
+    speaker = page.locator("#spk-0")
+    if speaker.locator("option").count() > 1:  # change the first speaker's voice
+        voice = speaker.locator("option").nth(1).get_attribute("value")
+        speaker.select_option(voice)
+        page.wait_for_selector("#render-note:has-text('Voice of')")
+        assert page.locator("#voice-0").input_value() == voice
     page.get_by_role("button", name="Re-render changed lines").click()
     page.wait_for_function("document.querySelector('#job-status').textContent.includes('done') && "
                            "!document.querySelector('#render-btn').disabled", timeout=timeout_ms)

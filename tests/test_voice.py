@@ -161,3 +161,22 @@ def test_round_trip_intelligible(registry: VoiceRegistry, whisper, voice_id: str
         assert error <= limit, heard
     else:
         assert heard.strip(), "espeak output should at least be recognised as speech"
+
+
+def test_kokoro_hindi_speaks(registry: VoiceRegistry) -> None:
+    # No round trip: Whisper base answers Hindi speech with an English translation.
+    voice = _voice(registry, "kokoro:hf_alpha")
+    audio = registry.synthesize("आज मौसम बहुत अच्छा है, इसलिए हम पार्क जा रहे हैं।", voice)
+    assert 1.0 < audio.duration < 8.0 and _rms(audio) > 0.01
+
+
+def test_kokoro_is_thread_safe(registry: VoiceRegistry) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    voices = [_voice(registry, "kokoro:ef_dora"), _voice(registry, "kokoro:af_heart")]
+    texts = [SENTENCES["es"], SENTENCES["en"]]
+    alone = [registry.synthesize(t, v).samples for t, v in zip(texts, voices, strict=True)]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda tv: registry.synthesize(tv[0], tv[1]).samples, zip(texts, voices, strict=True)))
+    for a, b in zip(alone, together, strict=True):
+        assert a.shape == b.shape and np.allclose(a, b, atol=1e-4)

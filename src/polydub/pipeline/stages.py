@@ -12,6 +12,7 @@ from polydub.errors import UnsupportedLanguageError
 from polydub.mix.mixer import MixPolicy, PlacedLine, loudness
 from polydub.mix.mixer import mix as mix_audio
 from polydub.pipeline.lines import SpeechRate, line_key, line_windows, render_line
+from polydub.pipeline.voices import assign_voices
 from polydub.project import Project
 from polydub.render.mux import mux, output_suffix
 from polydub.render.subtitles import write_subtitles
@@ -24,9 +25,9 @@ if TYPE_CHECKING:
 
 
 def _voice_registry():
-    from polydub.voice.registry import VoiceRegistry
+    from polydub.voice.registry import get_registry
 
-    return VoiceRegistry()
+    return get_registry()
 
 
 def _translation_registry():
@@ -121,38 +122,11 @@ def translate(dubber: Dubber, project: Project) -> None:
         project.engines["mt"] = {"name": name, "tier": tier}
 
 
-def _speaker_voices(dubber: Dubber, project: Project, registry) -> dict[str, object]:
-    """One voice per speaker: user choice first, then a remembered choice, then distinct defaults."""
-    opts = dubber.options
-    tgt = opts.target_language
-    chosen: dict[str, object] = {}
-    speakers = sorted({s.speaker for s in project.segments})
-    used: set[str] = set()
-    for spk in speakers:
-        info = project.speakers.setdefault(spk, {})
-        wanted = opts.voices.get(spk) or (info.get("voice") if info.get("voice_language") == tgt else None)
-        if wanted:
-            chosen[spk] = registry.get_voice(wanted)
-            used.add(chosen[spk].id)
-    default = registry.default_voice(tgt, opts.tts_engine)
-    pool = [v for v in registry.voices(language=tgt, engine=default.engine)]
-    pool.sort(key=lambda v: (-v.quality, v.id != default.id, v.id))
-    for spk in speakers:
-        if spk in chosen:
-            continue
-        free = [v for v in pool if v.id not in used] or [default]
-        chosen[spk] = free[0]
-        used.add(free[0].id)
-    for spk, voice in chosen.items():
-        project.speakers[spk].update({"voice": voice.id, "voice_language": tgt, "engine": voice.engine})
-    return chosen
-
-
 def synthesize(dubber: Dubber, project: Project) -> None:
     registry = _voice_registry()
     opts = dubber.options
     policy = TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo)
-    voices = _speaker_voices(dubber, project, registry)
+    voices = assign_voices(dubber, project, registry)
     windows = line_windows(project.segments, dubber.original.duration, policy)
     total = len(project.segments)
     rates = SpeechRate()
@@ -190,7 +164,7 @@ def _background(dubber: Dubber, project: Project) -> Audio | None:
     if not dubber.options.separation:
         return None
     try:
-        from polydub.separation.registry import default_separator
+        from polydub.separation import default_separator
     except ImportError:
         return None
     separator = default_separator()

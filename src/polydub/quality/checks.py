@@ -45,7 +45,7 @@ class Thresholds:
     similarity: bool = True
     backtranslation: bool = True
     repair: bool = True
-    max_repair_tries: int = 3  # per check and line: bounds the cost of a bad line
+    max_repair_tries: int = 4  # syntheses per check and line: bounds the cost of a bad line
     reference_seconds: float = 20.0  # original speech per speaker used as the voice reference
 
 

@@ -18,6 +18,7 @@ from polydub.project import Project, Segment
 from polydub.quality.checks import (
     FLAG_INTELLIGIBILITY,
     FLAG_OVERFLOW,
+    FLAG_TEMPO,
     FLAG_TRANSLATION,
     FLAG_VOICE,
     Thresholds,
@@ -68,7 +69,7 @@ class Context:
     tools: Tools
     src: str
     tgt: str
-    backs: dict[int, str | None] = field(default_factory=dict)
+    backs: dict[str, str | None] = field(default_factory=dict)  # bt key -> back-translation
 
     @property
     def out_dir(self) -> Path:
@@ -105,7 +106,7 @@ def _bt_score(ctx: Context, seg: Segment, q: dict) -> float | None:
     """Back-translation score, recomputed only when source or translation text changed."""
     key = value_key(seg.text, seg.translation, ctx.src, ctx.tgt)
     if q.get("bt_key") != key:
-        back = ctx.backs.get(seg.id) if seg.id in ctx.backs else \
+        back = ctx.backs[key] if key in ctx.backs else \
             back_translate(ctx.mt, [seg.translation or ""], ctx.src, ctx.tgt, ctx.tools)[0][0]
         q["backtranslation"] = back
         q["backtranslation_score"] = backtranslation_score(seg.text, back)
@@ -160,12 +161,12 @@ def _repair_translation(ctx: Context, seg: Segment, window: Window, q: dict) -> 
                 return
 
 
-def _shorter_candidates(ctx: Context, seg: Segment) -> list[tuple[str, str]]:
+def _shorter_candidates(ctx: Context, seg: Segment, engines: bool) -> list[tuple[str, str]]:
     """(action, text) renderings shorter than the current one, meaning-preserving first."""
     current = (seg.translation or "").strip()
     found: list[tuple[str, str]] = []
     allow_draft = is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt)
-    for engine in ctx.mt.candidates(ctx.src, ctx.tgt):
+    for engine in ctx.mt.candidates(ctx.src, ctx.tgt) if engines else []:
         if engine.name == seg.mt_engine or (not allow_draft and is_draft(ctx.mt, engine.name, ctx.src, ctx.tgt)):
             continue  # a draft LLM may invent content: only worth it if we already use one
         try:
@@ -184,31 +185,49 @@ def _shorter_candidates(ctx: Context, seg: Segment) -> list[tuple[str, str]]:
     return [(label, text) for text, label in unique.items()]
 
 
+def _likely_to_fit(seg: Segment, candidates: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Candidates short enough to fit, estimated from characters per second of the current
+    rendering (each try costs a synthesis); when none is, only the shortest is worth a try."""
+    current = len((seg.translation or "").strip()) or 1
+    spoken = max(1e-3, (seg.dub_end or 0.0) - (seg.dub_start or 0.0))
+    budget = current * spoken / (spoken + (seg.overflow or 0.0)) * 1.02  # 2 %: Kokoro's own error
+    likely = [c for c in candidates if len(c[1]) <= budget]
+    return likely or sorted(candidates, key=lambda c: len(c[1]))[:1]
+
+
 def _repair_overflow(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
+    """Rounds of shorter renderings: each round starts from the best so far, so a retranslation
+    that helped but did not fit can still lose its fillers in the next round."""
     if _fits(ctx, seg):
         return
-    best = Snapshot.take(seg, ctx.out_dir)
-    best_score = _fit_score(seg)
+    best, best_score = Snapshot.take(seg, ctx.out_dir), _fit_score(seg)
     voice = _current_voice(ctx, seg)
-    candidates = _shorter_candidates(ctx, seg)
-    if not candidates:
+    tried, renders, first_round = {(seg.translation or "").strip()}, 0, True
+    while renders < ctx.th.max_repair_tries and not _fits(ctx, seg):
+        candidates = [c for c in _shorter_candidates(ctx, seg, engines=first_round) if c[1] not in tried]
+        first_round, improved = False, False
+        for label, text in _likely_to_fit(seg, candidates) if candidates else []:
+            if renders >= ctx.th.max_repair_tries:
+                break
+            ctx.dubber.check_cancel()
+            tried.add(text)
+            renders += 1
+            before = seg.overflow or 0.0
+            _render(ctx, seg, window, voice, text)
+            kept = _fit_score(seg) < best_score
+            q["repairs"].append({"check": FLAG_OVERFLOW, "action": label, "text": text,
+                                 "before": round(before, 3), "after": seg.overflow, "tempo": seg.tempo,
+                                 "kept": kept})
+            if kept:
+                best, best_score, improved = Snapshot.take(seg, ctx.out_dir), _fit_score(seg), True
+                break  # next round starts from this text
+            best.restore(seg, ctx.out_dir)
+        if not improved:
+            break
+    best.restore(seg, ctx.out_dir)
+    if renders == 0:
         q["repairs"].append({"check": FLAG_OVERFLOW, "action": "shorten",
                              "result": "no shorter rendering found"})
-        return
-    for label, text in candidates[: ctx.th.max_repair_tries + 1]:
-        ctx.dubber.check_cancel()
-        before = seg.overflow or 0.0
-        _render(ctx, seg, window, voice, text)
-        score = _fit_score(seg)
-        kept = score < best_score
-        q["repairs"].append({"check": FLAG_OVERFLOW, "action": label, "text": text,
-                             "before": round(before, 3), "after": seg.overflow, "tempo": seg.tempo,
-                             "kept": kept})
-        if kept:
-            best, best_score = Snapshot.take(seg, ctx.out_dir), score
-            if _fits(ctx, seg):
-                break
-    best.restore(seg, ctx.out_dir)
 
 
 def _alternative_voices(ctx: Context, seg: Segment) -> list[Any]:
@@ -261,6 +280,23 @@ def _final_flags(ctx: Context, seg: Segment, q: dict) -> list[str]:
     return flags
 
 
+_NO_REPAIR = {
+    FLAG_VOICE: "no cloning engine installed: the closest stock voice stays; flagged for review",
+    FLAG_TRANSLATION: "engine is not draft tier or nothing better exists; flagged for review",
+    FLAG_INTELLIGIBILITY: "no alternative voice was understood better; flagged for review",
+    FLAG_OVERFLOW: "nothing shorter fits; the line is faded out at the next line's start",
+    FLAG_TEMPO: "tempo outside the limits; flagged for review",
+}
+
+
+def _note_unrepaired(q: dict) -> None:
+    """Every failing check says what was tried, even when the answer is "nothing could be"."""
+    tried = {r.get("check") for r in q["repairs"]}
+    for flag in q["flags"]:
+        if flag not in tried:
+            q["repairs"].append({"check": flag, "action": "none", "result": _NO_REPAIR.get(flag, "flagged")})
+
+
 def check_line(ctx: Context, seg: Segment, window: Window) -> dict:
     """Measure (and if allowed repair) one line; returns its metrics["quality"] dict."""
     old = dict(seg.metrics.get("quality") or {})
@@ -279,6 +315,7 @@ def check_line(ctx: Context, seg: Segment, window: Window) -> dict:
     _audio_measures(ctx, seg, q)
     q.update(tempo=seg.tempo, overflow_s=seg.overflow or 0.0, mt_engine=seg.mt_engine, voice=seg.voice)
     q["flags"] = _final_flags(ctx, seg, q)
+    _note_unrepaired(q)
     return q
 
 
@@ -297,15 +334,15 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
     windows = line_windows(segments, dubber.original.duration, ctx.policy)
     if th.backtranslation:
         # One batched call for all lines whose text changed: engines are much faster per batch.
-        todo = [s for s in segments if (s.metrics.get("quality") or {}).get("bt_key")
-                != value_key(s.text, s.translation, ctx.src, ctx.tgt)]
-        backs, _engine = back_translate(mt, [s.translation or "" for s in todo], ctx.src, ctx.tgt, ctx.tools)
-        ctx.backs = {s.id: b for s, b in zip(todo, backs, strict=True)}
+        keys = {value_key(s.text, s.translation, ctx.src, ctx.tgt): s.translation or "" for s in segments
+                if (s.metrics.get("quality") or {}).get("bt_key")
+                != value_key(s.text, s.translation, ctx.src, ctx.tgt)}
+        backs, _engine = back_translate(mt, list(keys.values()), ctx.src, ctx.tgt, ctx.tools)
+        ctx.backs = dict(zip(keys, backs, strict=True))
     total = len(segments)
     for n, (seg, window) in enumerate(zip(segments, windows, strict=True)):
         dubber.check_cancel()
         seg.metrics["quality"] = check_line(ctx, seg, window)
-        ctx.backs.pop(seg.id, None)  # a repair may change the text; later lookups must recompute
         dubber.progress("quality", (n + 1) / total, f"checked line {n + 1}/{total}")
     for message in ctx.tools.warnings:
         if message not in project.warnings:

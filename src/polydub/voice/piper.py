@@ -77,8 +77,7 @@ class PiperEngine(TTSEngine):
                 id=f"piper:{model.stem}", engine=self.name, language=normalize_language(lang or "und"),
                 name=model.stem, gender=None, quality=3 if "medium" in model.stem or "high" in model.stem
                 else 2,
-                extra={"path": str(model), "config": str(config),
-                       "rate": int(info.get("audio", {}).get("sample_rate", 22050))},
+                extra={"path": str(model), "rate": int(info.get("audio", {}).get("sample_rate", 22050))},
             ))
         return out
 
@@ -94,7 +93,7 @@ class PiperEngine(TTSEngine):
             if path not in self._loaded:
                 from piper import PiperVoice
 
-                self._loaded[path] = PiperVoice.load(path, config_path=voice.extra.get("config"))
+                self._loaded[path] = PiperVoice.load(path, config_path=f"{path}.json")
             return self._loaded[path]
 
     def synthesize(self, text: str, voice: Voice, speed: float = 1.0) -> Audio:

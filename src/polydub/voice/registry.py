@@ -83,6 +83,15 @@ class VoiceRegistry:
     def get_voice(self, voice_id: str) -> Voice:
         """Accepts "engine:name" or a bare name (searched across installed engines)."""
         key = voice_id.strip()
+        if "@" in key:  # a voice speaking another language, e.g. "kokoro:am_adam@es"
+            base_id, _, language = key.rpartition("@")
+            base = self.get_voice(base_id)
+            engine = self.engine(base.engine)
+            variant = engine.cross_lingual(base, language) if hasattr(engine, "cross_lingual") else None
+            if variant is None:
+                raise PolydubError(f"voice {base.id!r} cannot speak {language!r}",
+                                   "choose a voice of the target language (`polydub voices`)")
+            return variant
         if ":" in key:
             engine, name = key.split(":", 1)
             pool = self.voices(engine=engine)
@@ -125,6 +134,7 @@ class VoiceRegistry:
                 "licence": engine.licence,
                 "description": engine.description,
                 "hint": "" if available else engine.install_hint(),
+                "install_hint": engine.install_hint(),  # same key as TranslationRegistry.describe()
             })
         return rows
 

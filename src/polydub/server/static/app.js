@@ -115,13 +115,14 @@ function setupUpload() {
 
 // ---------------------------------------------------------------- job page
 async function openJob(id) {
-  state.jobId = id; state.segmentsLoaded = false;
+  state.jobId = id; state.segments = null;
   $("#player").removeAttribute("src");
   ["#player-panel", "#segments-panel", "#files-panel"].forEach(s => { $(s).hidden = true; });
   try { renderJob(await api(`/api/jobs/${id}`)); } catch (e) { showError(e.message); return; }
   connectEvents(id);
   if (!state.voices.length) api("/api/voices").then(v => { state.voices = v.voices;
-    $("#voice-list").innerHTML = v.voices.map(x => `<option value="${esc(x.id)}">`).join(""); }).catch(() => {});
+    $("#voice-list").innerHTML = v.voices.map(x => `<option value="${esc(x.id)}">`).join("");
+    if (state.segments && !$("#segments-panel").hidden) drawSpeakerVoices(); }).catch(() => {});
 }
 
 function connectEvents(id) {
@@ -136,7 +137,7 @@ function connectEvents(id) {
 
 function applyEvent(e) {
   const tl = state.timeline;
-  if (e.status === "queued" && !e.stage) { for (const k of Object.keys(tl)) delete tl[k]; }
+  if (e.status === "queued") { state.stageSeconds = {}; for (const k of Object.keys(tl)) delete tl[k]; }
   if (e.stage && e.status === "running") { for (const s of STAGES) { if (s === e.stage) break; if (tl[s] !== "done" && STAGES.indexOf(s) < STAGES.indexOf(e.stage)) tl[s] = tl[s] || "done"; } tl[e.stage] = "active"; }
   Object.assign(state.stageSeconds = state.stageSeconds || {}, e.stage_seconds || {});
   Object.keys(e.stage_seconds || {}).forEach(s => { tl[s] = "done"; });
@@ -196,7 +197,32 @@ async function loadSegments() {
       <td data-label="Play"><button type="button" data-play="original" aria-label="Play original line ${s.index + 1}">Original</button>
         ${s.audio ? `<button type="button" data-play="${esc(s.audio)}" aria-label="Play dubbed line ${s.index + 1}">Dubbed</button>` : ""}</td></tr>`).join("");
     state.segments = segments;
+    drawSpeakerVoices();
   } catch (e) { showError(`Could not load the lines: ${e.message}`); }
+}
+
+function drawSpeakerVoices() {
+  const lang = state.job && state.job.target_language;
+  const voices = state.voices.filter(v => !lang || v.language === lang);
+  const speakers = [...new Set(state.segments.map(s => s.speaker))];
+  $("#speaker-voices").innerHTML = speakers.map((sp, n) => {
+    const current = (state.segments.find(s => s.speaker === sp && s.voice) || {}).voice || "";
+    return `<div><label for="spk-${n}">Voice of speaker ${esc(sp)}</label><select id="spk-${n}" data-speaker="${esc(sp)}">
+      <option value="">Automatic</option>${voices.map(v => `<option value="${esc(v.id)}" ${v.id === current ? "selected" : ""}>${esc(v.name)} (${esc(v.engine)}${v.gender ? ", " + esc(v.gender) : ""})</option>`).join("")}</select></div>`;
+  }).join("");
+}
+
+async function setSpeakerVoice(sel) {
+  const sp = sel.dataset.speaker;
+  try {
+    for (const seg of state.segments.filter(s => s.speaker === sp)) {
+      const updated = await api(`/api/jobs/${state.jobId}/segments/${seg.index}`, { method: "PATCH", json: { voice: sel.value || null } });
+      state.segments[seg.index] = updated;
+      const row = document.querySelector(`#seg-table tr[data-i="${seg.index}"]`);
+      row.classList.add("changed"); $("input[data-field=voice]", row).value = sel.value;
+    }
+    $("#render-note").textContent = `Voice of ${sp} changed. Re-render to hear it.`;
+  } catch (e) { showError(`Could not change the voice: ${e.message}`); }
 }
 
 function flags(s) {
@@ -244,6 +270,7 @@ async function loadFiles(job) {
 
 function setupJobPage() {
   $("#seg-table").addEventListener("focusout", e => { if (e.target.dataset && e.target.dataset.field) saveField(e.target); });
+  $("#speaker-voices").addEventListener("change", e => { if (e.target.dataset.speaker) setSpeakerVoice(e.target); });
   $("#seg-table").addEventListener("click", e => { const b = e.target.closest("button[data-play]"); if (b) playLine(b); });
   document.querySelectorAll("input[name=track]").forEach(r => r.addEventListener("change", () => showPlayer(state.job)));
   $("#cancel-btn").addEventListener("click", async () => {

@@ -1,0 +1,99 @@
+"""Voice per speaker: user choice, then a voice profile, then the best-matching installed voice."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from polydub.project import Project
+
+if TYPE_CHECKING:
+    from polydub.pipeline.dubber import Dubber
+
+log = logging.getLogger(__name__)
+EMBEDDINGS_FILE = "speaker_embeddings.npz"
+
+
+def speaker_embeddings(dubber: Dubber, project: Project, embedder) -> dict[str, np.ndarray]:
+    """Embedding of each speaker's original speech (≤ 30 s), cached in the work folder."""
+    from polydub.speakers.matching import speaker_audio
+
+    path = dubber.work / EMBEDDINGS_FILE
+    speakers = sorted({s.speaker for s in project.segments})
+    key = project.stage_keys.get("speakers", "") + embedder.name
+    if path.exists() and project.stage_keys.get("speaker_embeddings") == key:
+        cached = dict(np.load(path))
+        if set(cached) == set(speakers):
+            return cached
+    embs = {spk: embedder.embed(speaker_audio(dubber.audio16k, project.segments, spk)) for spk in speakers}
+    np.savez(path, **embs)
+    project.stage_keys["speaker_embeddings"] = key
+    return embs
+
+
+def _profile_store():
+    try:
+        from polydub.speakers.profiles import ProfileStore
+
+        return ProfileStore()
+    except Exception as exc:  # a broken profile database must not stop a dub
+        log.warning("voice profiles unavailable: %s", exc)
+        return None
+
+
+def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, object]:
+    opts = dubber.options
+    tgt = opts.target_language
+    speakers = sorted({s.speaker for s in project.segments})
+    default = registry.default_voice(tgt, opts.tts_engine)
+    chosen: dict[str, object] = {}
+    for spk in speakers:
+        info = project.speakers.setdefault(spk, {})
+        if spk in opts.voices:
+            chosen[spk] = registry.get_voice(opts.voices[spk])
+            info["voice_source"] = "user"
+    if opts.voice_matching:
+        from polydub.speakers.embedding import default_embedder
+
+        embedder = default_embedder()
+        embs = speaker_embeddings(dubber, project, embedder)
+        store = _profile_store()
+        for spk in speakers:
+            info = project.speakers[spk]
+            if store is None:
+                break
+            profile, score = store.match(embs[spk])
+            info["profile"] = profile.name if profile else None
+            info["profile_score"] = round(float(score), 3)
+            if profile and spk not in chosen and profile.voices.get(tgt):
+                chosen[spk] = registry.get_voice(profile.voices[tgt])
+                info["voice_source"] = "profile"
+        remaining = [s for s in speakers if s not in chosen]
+        if remaining:
+            from polydub.speakers.matching import candidate_voices, choose_voices
+
+            candidates = [v for v in candidate_voices(registry, tgt, opts.tts_engine or default.engine)
+                          if v.id not in {c.id for c in chosen.values()}] or [default]
+            picks = choose_voices({s: embs[s] for s in remaining}, candidates, registry, embedder, default)
+            for spk, pick in picks.items():
+                chosen[spk] = pick.voice
+                project.speakers[spk].update({
+                    "voice_source": "matched", "match_similarity": round(pick.similarity, 3),
+                    "default_voice_similarity": round(pick.default_similarity, 3),
+                    "match_ranking": pick.ranking})
+        project.engines["speaker_embedder"] = embedder.name
+    else:
+        pool = sorted(registry.voices(language=tgt, engine=default.engine),
+                      key=lambda v: (-v.quality, v.id != default.id, v.id))
+        used = {v.id for v in chosen.values()}
+        for spk in speakers:
+            if spk not in chosen:
+                free = [v for v in pool if v.id not in used] or [default]
+                chosen[spk] = free[0]
+                used.add(free[0].id)
+                project.speakers[spk]["voice_source"] = "default"
+    for spk, voice in chosen.items():
+        project.speakers[spk].update({"voice": voice.id, "voice_language": tgt, "engine": voice.engine})
+    return chosen

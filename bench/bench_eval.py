@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/polydub-bench-eval"))
     parser.add_argument("--only", default=None, help="one target language")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=200)  # the table has 14 columns; a pipe must not squeeze it
     rows = []
     for lang, files in JOBS:
         if args.only and lang != args.only:

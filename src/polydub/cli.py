@@ -19,6 +19,22 @@ console = Console(stderr=True)
 out_console = Console()
 
 
+_registered = False
+
+
+def _register_subcommands() -> None:
+    """Sub-apps are attached lazily so that `polydub --help` stays fast (no server imports at load)."""
+    global _registered
+    if _registered:
+        return
+    from polydub.cli_voices import voices_app
+    from polydub.server.cli import serve_command
+
+    app.add_typer(voices_app, name="voices")
+    app.command("serve")(serve_command)
+    _registered = True
+
+
 def _progress_bar():
     return Progress(TextColumn("[bold]{task.fields[stage]:<11}"), BarColumn(), TaskProgressColumn(),
                     TextColumn("{task.fields[message]}"), TimeElapsedColumn(), console=console,
@@ -223,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     import click
 
     try:
+        _register_subcommands()
         app(args=argv, standalone_mode=False)
         return 0
     except PolydubError as exc:

@@ -20,3 +20,9 @@ def data_dir() -> Path:
 def kokoro_voices_dir() -> Path:
     env = os.environ.get("POLYDUB_KOKORO_VOICES")
     return Path(env) if env else data_dir() / "kokoro-voices"
+
+
+def profiles_db() -> Path:
+    """Speaker profiles database (POLYDUB_PROFILES_DB overrides, e.g. for tests)."""
+    env = os.environ.get("POLYDUB_PROFILES_DB")
+    return Path(env) if env else data_dir() / "profiles.sqlite"

@@ -63,7 +63,7 @@ def assign_speakers(dubber: Dubber, project: Project) -> None:
     key = value_key(project.stage_keys.get("transcribe"), opts.diarize, opts.num_speakers)
     if project.stage_keys.get("speakers") == key:
         return
-    if opts.diarize and len(project.segments) > 1:
+    if opts.diarize:
         from polydub.speakers.diarize import diarize
 
         result = diarize(dubber.audio16k, project.segments, num_speakers=opts.num_speakers)

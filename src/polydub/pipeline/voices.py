@@ -49,38 +49,52 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
     speakers = sorted({s.speaker for s in project.segments})
     default = registry.default_voice(tgt, opts.tts_engine)
     chosen: dict[str, object] = {}
+    store = _profile_store() if opts.voice_matching or opts.voices else None
     for spk in speakers:
         info = project.speakers.setdefault(spk, {})
         if spk in opts.voices:
-            chosen[spk] = registry.get_voice(opts.voices[spk])
+            wanted = opts.voices[spk]
+            profile = store.get(wanted) if store is not None else None
+            if profile is not None and profile.voices.get(tgt):
+                wanted = profile.voices[tgt]
+                info["profile"] = profile.name
+            chosen[spk] = registry.get_voice(wanted)
             info["voice_source"] = "user"
     if opts.voice_matching:
         from polydub.speakers.embedding import default_embedder
 
         embedder = default_embedder()
         embs = speaker_embeddings(dubber, project, embedder)
-        store = _profile_store()
+        profiles = {}
         for spk in speakers:
             info = project.speakers[spk]
-            if store is None:
-                break
+            if store is None or info.get("voice_source") == "user":
+                continue
             profile, score = store.match(embs[spk])
             info["profile"] = profile.name if profile else None
             info["profile_score"] = round(float(score), 3)
-            if profile and spk not in chosen and profile.voices.get(tgt):
+            if profile is None:
+                continue
+            profiles[spk] = profile
+            if profile.voices.get(tgt):
                 chosen[spk] = registry.get_voice(profile.voices[tgt])
                 info["voice_source"] = "profile"
         remaining = [s for s in speakers if s not in chosen]
         if remaining:
-            from polydub.speakers.matching import candidate_voices, choose_voices
+            from polydub.speakers.matching import candidate_voices, choose_voices, likely_gender, speaker_audio
 
             candidates = [v for v in candidate_voices(registry, tgt, opts.tts_engine or default.engine)
                           if v.id not in {c.id for c in chosen.values()}] or [default]
-            picks = choose_voices({s: embs[s] for s in remaining}, candidates, registry, embedder, default)
+            genders = {s: likely_gender(speaker_audio(dubber.audio16k, project.segments, s), embs[s], registry,
+                                        embedder) for s in remaining}
+            picks = choose_voices({s: embs[s] for s in remaining}, candidates, registry, embedder, default, genders)
             for spk, pick in picks.items():
                 chosen[spk] = pick.voice
+                if spk in profiles:  # remember it: this person keeps this voice in later videos
+                    store.set_voice(profiles[spk].name, tgt, pick.voice.id)
                 project.speakers[spk].update({
                     "voice_source": "matched", "match_similarity": round(pick.similarity, 3),
+                    "gender_guess": genders.get(spk),
                     "default_voice_similarity": round(pick.default_similarity, 3),
                     "match_ranking": pick.ranking})
         project.engines["speaker_embedder"] = embedder.name

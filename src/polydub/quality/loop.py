@@ -8,12 +8,10 @@ fails keeps its best rendering and carries flags plus the list of repairs tried.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from polydub.cache import value_key
-from polydub.pipeline.lines import Window, line_key, line_windows, render_line
+from polydub.pipeline.lines import Window, line_windows
 from polydub.project import Project, Segment
 from polydub.quality.checks import (
     FLAG_INTELLIGIBILITY,
@@ -28,78 +26,12 @@ from polydub.quality.checks import (
     is_draft,
     timing_flags,
 )
-from polydub.quality.shorten import shorter_variants
+from polydub.quality.context import Context, Snapshot, current_voice, fit_score, fits, registries, render
+from polydub.quality.overflow import repair_overflow
 from polydub.timing.fit import TimingPolicy
 
 if TYPE_CHECKING:
     from polydub.pipeline.dubber import Dubber
-
-_SNAPSHOT_FIELDS = ("translation", "mt_engine", "voice", "tts_engine", "audio", "audio_key",
-                    "dub_start", "dub_end", "tempo", "overflow")
-
-
-@dataclass
-class Snapshot:
-    """A line's rendering, so a repair that turns out worse can be undone without re-synthesis."""
-
-    values: dict[str, Any]
-    wav: bytes | None
-
-    @classmethod
-    def take(cls, seg: Segment, out_dir: Path) -> Snapshot:
-        path = out_dir / seg.audio if seg.audio else None
-        wav = path.read_bytes() if path is not None and path.exists() else None
-        return cls({f: getattr(seg, f) for f in _SNAPSHOT_FIELDS}, wav)
-
-    def restore(self, seg: Segment, out_dir: Path) -> None:
-        for name, value in self.values.items():
-            setattr(seg, name, value)
-        if self.wav is not None and seg.audio:
-            (out_dir / seg.audio).write_bytes(self.wav)
-
-
-@dataclass
-class Context:
-    dubber: Any
-    project: Project
-    th: Thresholds
-    policy: TimingPolicy
-    voices: Any  # VoiceRegistry
-    mt: Any  # TranslationRegistry
-    tools: Tools
-    src: str
-    tgt: str
-    backs: dict[str, str | None] = field(default_factory=dict)  # bt key -> back-translation
-
-    @property
-    def out_dir(self) -> Path:
-        return Path(self.dubber.out_dir)
-
-
-def _registries() -> tuple[Any, Any]:
-    from polydub.translation.registry import default_registry
-    from polydub.voice.registry import get_registry
-
-    return get_registry(), default_registry()
-
-
-def _render(ctx: Context, seg: Segment, window: Window, voice: Any, text: str) -> None:
-    seg.translation = text
-    render_line(seg, window, voice, ctx.voices, ctx.policy, ctx.out_dir)
-    seg.audio_key = line_key(seg, window, voice.id, ctx.policy)
-
-
-def _current_voice(ctx: Context, seg: Segment) -> Any:
-    return ctx.voices.get_voice(seg.voice) if seg.voice else ctx.voices.default_voice(ctx.tgt)
-
-
-def _fit_score(seg: Segment) -> tuple[float, float]:
-    # Less overflow first; among lines that fit, the one spoken closest to natural speed.
-    return round(seg.overflow or 0.0, 3), abs((seg.tempo or 1.0) - 1.0)
-
-
-def _fits(ctx: Context, seg: Segment) -> bool:
-    return not timing_flags(seg, ctx.policy.min_tempo, ctx.policy.max_tempo, ctx.th)
 
 
 def _bt_score(ctx: Context, seg: Segment, q: dict) -> float | None:
@@ -152,7 +84,7 @@ def _repair_translation(ctx: Context, seg: Segment, window: Window, q: dict) -> 
         q["repairs"].append({"check": FLAG_TRANSLATION, "action": f"retranslate:{engine.name}",
                              "text": text, "before": score, "after": new, "kept": bool(kept)})
         if kept:
-            _render(ctx, seg, window, _current_voice(ctx, seg), text)
+            render(ctx, seg, window, current_voice(ctx, seg), text)
             seg.mt_engine = engine.name
             q.update(backtranslation=back, backtranslation_score=new,
                      bt_key=value_key(seg.text, seg.translation, ctx.src, ctx.tgt))
@@ -161,77 +93,8 @@ def _repair_translation(ctx: Context, seg: Segment, window: Window, q: dict) -> 
                 return
 
 
-def _shorter_candidates(ctx: Context, seg: Segment, engines: bool) -> list[tuple[str, str]]:
-    """(action, text) renderings shorter than the current one, meaning-preserving first."""
-    current = (seg.translation or "").strip()
-    found: list[tuple[str, str]] = []
-    allow_draft = is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt)
-    for engine in ctx.mt.candidates(ctx.src, ctx.tgt) if engines else []:
-        if engine.name == seg.mt_engine or (not allow_draft and is_draft(ctx.mt, engine.name, ctx.src, ctx.tgt)):
-            continue  # a draft LLM may invent content: only worth it if we already use one
-        try:
-            text = engine.translate([seg.text], ctx.src, ctx.tgt)[0].strip()
-        except Exception:
-            continue
-        if text and len(text) < len(current):
-            found.append((f"retranslate:{engine.name}", text))
-    found.sort(key=lambda item: len(item[1]))
-    found += [(label, text) for label, text in shorter_variants(current, ctx.tgt)]
-    for label, text in list(found[:1]):  # the alternative engine's text may itself have fillers
-        found += [(f"{label}+{v_label}", v) for v_label, v in shorter_variants(text, ctx.tgt)]
-    unique: dict[str, str] = {}
-    for label, text in found:
-        unique.setdefault(text, label)
-    return [(label, text) for text, label in unique.items()]
-
-
-def _likely_to_fit(seg: Segment, candidates: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Candidates short enough to fit, estimated from characters per second of the current
-    rendering (each try costs a synthesis); when none is, only the shortest is worth a try."""
-    current = len((seg.translation or "").strip()) or 1
-    spoken = max(1e-3, (seg.dub_end or 0.0) - (seg.dub_start or 0.0))
-    budget = current * spoken / (spoken + (seg.overflow or 0.0)) * 1.02  # 2 %: Kokoro's own error
-    likely = [c for c in candidates if len(c[1]) <= budget]
-    return likely or sorted(candidates, key=lambda c: len(c[1]))[:1]
-
-
-def _repair_overflow(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
-    """Rounds of shorter renderings: each round starts from the best so far, so a retranslation
-    that helped but did not fit can still lose its fillers in the next round."""
-    if _fits(ctx, seg):
-        return
-    best, best_score = Snapshot.take(seg, ctx.out_dir), _fit_score(seg)
-    voice = _current_voice(ctx, seg)
-    tried, renders, first_round = {(seg.translation or "").strip()}, 0, True
-    while renders < ctx.th.max_repair_tries and not _fits(ctx, seg):
-        candidates = [c for c in _shorter_candidates(ctx, seg, engines=first_round) if c[1] not in tried]
-        first_round, improved = False, False
-        for label, text in _likely_to_fit(seg, candidates) if candidates else []:
-            if renders >= ctx.th.max_repair_tries:
-                break
-            ctx.dubber.check_cancel()
-            tried.add(text)
-            renders += 1
-            before = seg.overflow or 0.0
-            _render(ctx, seg, window, voice, text)
-            kept = _fit_score(seg) < best_score
-            q["repairs"].append({"check": FLAG_OVERFLOW, "action": label, "text": text,
-                                 "before": round(before, 3), "after": seg.overflow, "tempo": seg.tempo,
-                                 "kept": kept})
-            if kept:
-                best, best_score, improved = Snapshot.take(seg, ctx.out_dir), _fit_score(seg), True
-                break  # next round starts from this text
-            best.restore(seg, ctx.out_dir)
-        if not improved:
-            break
-    best.restore(seg, ctx.out_dir)
-    if renders == 0:
-        q["repairs"].append({"check": FLAG_OVERFLOW, "action": "shorten",
-                             "result": "no shorter rendering found"})
-
-
 def _alternative_voices(ctx: Context, seg: Segment) -> list[Any]:
-    current = _current_voice(ctx, seg)
+    current = current_voice(ctx, seg)
     same = [v for v in ctx.voices.voices(language=ctx.tgt, engine=current.engine) if v.id != current.id]
     same.sort(key=lambda v: (-v.quality, v.gender != current.gender, v.id))
     other = [v for v in ctx.voices.voices(language=ctx.tgt) if v.engine != current.engine]
@@ -246,11 +109,11 @@ def _repair_intelligibility(ctx: Context, seg: Segment, window: Window, q: dict)
         return
     best, best_cer = Snapshot.take(seg, ctx.out_dir), q["cer"]
     best_q = {k: q.get(k) for k in ("cer", "heard", "similarity", "audio_key")}
-    fit_before = _fit_score(seg)
+    fit_before = fit_score(seg)
     for voice in _alternative_voices(ctx, seg)[: ctx.th.max_repair_tries]:
         ctx.dubber.check_cancel()
-        _render(ctx, seg, window, voice, seg.translation or "")
-        if _fit_score(seg) > fit_before and not _fits(ctx, seg):
+        render(ctx, seg, window, voice, seg.translation or "")
+        if fit_score(seg) > fit_before and not fits(ctx, seg):
             # A voice that no longer fits its slot trades one failure for another: skip Whisper.
             kept, after = False, None
         else:
@@ -308,7 +171,7 @@ def check_line(ctx: Context, seg: Segment, window: Window) -> dict:
     if not unchanged and ctx.th.repair and seg.audio:
         if ctx.th.backtranslation:
             _repair_translation(ctx, seg, window, q)
-        _repair_overflow(ctx, seg, window, q)
+        repair_overflow(ctx, seg, window, q)
         _repair_intelligibility(ctx, seg, window, q)
     if ctx.th.backtranslation:
         _bt_score(ctx, seg, q)
@@ -326,7 +189,7 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
         return
     opts = dubber.options
     th = thresholds or Thresholds()
-    voices, mt = _registries()
+    voices, mt = registries()
     ctx = Context(dubber=dubber, project=project, th=th,
                   policy=TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo),
                   voices=voices, mt=mt, tools=Tools(th), src=project.source_language or "en",

@@ -29,6 +29,9 @@ SHORT_LINE = 1.0  # lines shorter than this take a neighbour's label instead of 
 MERGE_SIM = 0.7
 # Automatic mode: a cluster with less speech is a ghost (noise, a mixed turn change), merged away.
 MIN_SPEAKER_SECONDS = 2.0
+# ...but in a short file a real speaker may have less than that: a cluster holding this share of all
+# speech is never a ghost.
+GHOST_SHARE = 0.25
 
 
 @dataclass
@@ -234,7 +237,7 @@ def _drop_ghosts(lines: _Lines, line_emb: list[np.ndarray], line_lab: list[int],
         for (seg, _), lab in zip(lines, line_lab, strict=True):
             seconds[lab] = seconds.get(lab, 0.0) + speech_seconds(seg)
         ghost = min(seconds, key=seconds.__getitem__)
-        if seconds[ghost] >= MIN_SPEAKER_SECONDS:
+        if seconds[ghost] >= min(MIN_SPEAKER_SECONDS, GHOST_SHARE * sum(seconds.values())):
             return
         live = {k: v for k, v in cents.items() if k in seconds and k != ghost}
         for i, lab in enumerate(line_lab):

@@ -55,6 +55,55 @@ def speaker_audio(audio16k: Audio, segments: list[Segment], speaker: str,
     return Audio(samples[: int(max_seconds * audio16k.rate)], audio16k.rate)
 
 
+def median_pitch(audio: Audio) -> float | None:
+    """Median F0 (Hz) of voiced frames, or None when too little is voiced to tell."""
+    import parselmouth
+
+    if audio.duration < 0.5:
+        return None
+    sound = parselmouth.Sound(audio.mono().samples.astype(np.float64), sampling_frequency=audio.rate)
+    f0 = sound.to_pitch(time_step=0.01, pitch_floor=65.0, pitch_ceiling=450.0).selected_array["frequency"]
+    voiced = f0[f0 > 0]
+    return float(np.median(voiced)) if len(voiced) >= 20 else None
+
+
+_GENDER_MODELS: dict[str, object] = {}
+
+
+def _gender_model(registry, embedder: SpeakerEmbedder):
+    """Logistic regression on the installed voices' embeddings, whose gender is known: the same
+    embedding space as the speakers, so no extra model is needed."""
+    if embedder.name not in _GENDER_MODELS:
+        from sklearn.linear_model import LogisticRegression
+
+        voices = [v for v in registry.voices() if v.quality >= 2 and v.gender in ("female", "male")]
+        labels = [v.gender == "female" for v in voices]
+        if len(set(labels)) < 2:
+            _GENDER_MODELS[embedder.name] = None
+        else:
+            features = np.stack([voice_embedding(v, registry, embedder) for v in voices])
+            _GENDER_MODELS[embedder.name] = LogisticRegression(C=1.0).fit(features, labels)
+    return _GENDER_MODELS[embedder.name]
+
+
+def likely_gender(audio: Audio, embedding: np.ndarray, registry, embedder: SpeakerEmbedder) -> str | None:
+    """A coarse guess, used only to keep a woman from getting a man's voice and vice versa. Pitch alone
+    misleads (an excited man speaks at 230 Hz), so it only settles clearly low voices; otherwise the
+    embedding classifier decides when it is confident, and abstains when it is not."""
+    pitch = median_pitch(audio)
+    if pitch is not None and pitch < 135.0:
+        return "male"
+    model = _gender_model(registry, embedder)
+    if model is None:
+        return None
+    p_female = float(model.predict_proba(embedding.reshape(1, -1))[0, 1])
+    if p_female >= 0.6:
+        return "female"
+    if p_female <= 0.4:
+        return "male"
+    return None
+
+
 def candidate_voices(registry, language: str, engine: str | None = None,
                      cross_lingual: bool = True) -> list[Voice]:
     """Voices worth matching: where natural-sounding engines exist, the robotic fallbacks are left out."""
@@ -109,14 +158,23 @@ def prepare_voice_embeddings(registry, embedder: SpeakerEmbedder) -> int:
 
 
 def choose_voices(speaker_embeddings: dict[str, np.ndarray], candidates: list[Voice], registry,
-                  embedder: SpeakerEmbedder, default: Voice) -> dict[str, VoiceChoice]:
-    """Best total similarity with distinct voices per speaker while there are enough voices."""
+                  embedder: SpeakerEmbedder, default: Voice,
+                  genders: dict[str, str | None] | None = None) -> dict[str, VoiceChoice]:
+    """Best total similarity with distinct voices per speaker while there are enough voices.
+
+    A voice of the other gender than the speaker's (when both are known) is never chosen if a voice of
+    the right gender exists."""
     speakers = sorted(speaker_embeddings)
     voice_embs = {v.id: voice_embedding(v, registry, embedder) for v in candidates}
     default_emb = voice_embs.get(default.id)
     if default_emb is None:
         default_emb = voice_embedding(default, registry, embedder)
     sims = np.array([[cosine(speaker_embeddings[s], voice_embs[v.id]) for v in candidates] for s in speakers])
+    for i, spk in enumerate(speakers):
+        gender = (genders or {}).get(spk)
+        mismatch = np.array([bool(gender and v.gender and v.gender != gender) for v in candidates])
+        if gender and not mismatch.all():
+            sims[i, mismatch] -= 2.0  # out of reach of any right-gender voice, still a valid fallback
     assignment: dict[str, int] = {}
     if len(candidates) >= len(speakers):
         rows, cols = linear_sum_assignment(-sims)
@@ -126,8 +184,9 @@ def choose_voices(speaker_embeddings: dict[str, np.ndarray], candidates: list[Vo
     choices = {}
     for i, spk in enumerate(speakers):
         order = np.argsort(-sims[i])
+        similarity = float(cosine(speaker_embeddings[spk], voice_embs[candidates[assignment[spk]].id]))
         choices[spk] = VoiceChoice(
-            speaker=spk, voice=candidates[assignment[spk]], similarity=float(sims[i, assignment[spk]]),
+            speaker=spk, voice=candidates[assignment[spk]], similarity=similarity,
             default_similarity=float(cosine(speaker_embeddings[spk], default_emb)),
-            ranking=[(candidates[j].id, round(float(sims[i, j]), 3)) for j in order[:5]])
+            ranking=[(candidates[j].id, round(float(sims[i, j]), 3)) for j in order[:5] if sims[i, j] > -1])
     return choices

@@ -18,7 +18,7 @@ import numpy as np
 from sqlalchemy import JSON, DateTime, Integer, LargeBinary, String, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from polydub.paths import data_dir
+from polydub.paths import profiles_db
 from polydub.speakers.embedding import normalize
 
 DEFAULT_MATCH_THRESHOLD = 0.7  # same speaker ~0.83, different ~0.33 (shared/MODELS.md)
@@ -67,7 +67,7 @@ def _slug(name: str) -> str:
 
 class ProfileStore:
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path else data_dir() / "profiles.sqlite"
+        self.path = Path(path) if path else profiles_db()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.samples_dir = self.path.parent / "profile_samples"
         self._engine = create_engine(f"sqlite:///{self.path}")

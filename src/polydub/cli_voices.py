@@ -1,0 +1,151 @@
+"""`polydub voices`: installed voices and speaker profiles that persist across videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from polydub.errors import PolydubError
+
+voices_app = typer.Typer(help="Installed voices and speaker profiles (the same person keeps the same voice).",
+                         no_args_is_help=True)
+out = Console()
+
+
+def _store():
+    from polydub.speakers.profiles import ProfileStore
+
+    return ProfileStore()
+
+
+def _need(store, name: str):
+    profile = store.get(name)
+    if profile is None:
+        names = ", ".join(p.name for p in store.list()) or "none yet"
+        raise PolydubError(f"no voice profile named '{name}'", f"profiles: {names}; create one with 'voices add'")
+    return profile
+
+
+def speech_embedding(path: Path):
+    """Embed only the speech in a sample (Silero VAD), so silence and music don't colour the profile."""
+    import numpy as np
+    from faster_whisper.vad import get_speech_timestamps
+
+    from polydub.audio import Audio
+    from polydub.media.decode import decode_for_asr
+    from polydub.media.probe import probe
+    from polydub.speakers.embedding import default_embedder
+
+    probe(path)
+    audio = decode_for_asr(path)
+    spans = get_speech_timestamps(audio.samples)
+    if not spans:
+        raise PolydubError(f"no speech found in {path.name}", "give a recording of the person speaking")
+    speech = np.concatenate([audio.samples[s["start"]:s["end"]] for s in spans])
+    embedder = default_embedder()
+    return embedder.embed(Audio(speech, audio.rate)), embedder.name, len(speech) / audio.rate
+
+
+@voices_app.command("installed")
+def installed(lang: str | None = typer.Option(None, "--lang", help="only voices of this language")) -> None:
+    """List installed TTS voices."""
+    from polydub.voice.registry import get_registry
+
+    table = Table(title="installed voices")
+    for col in ("id", "language", "gender", "quality"):
+        table.add_column(col)
+    for v in sorted(get_registry().voices(language=lang), key=lambda v: (v.language, -v.quality, v.id)):
+        table.add_row(v.id, v.language, v.gender or "", str(v.quality))
+    out.print(table)
+
+
+@voices_app.command("list")
+def list_profiles() -> None:
+    """List speaker profiles."""
+    table = Table(title="voice profiles")
+    for col in ("name", "samples", "voices", "updated"):
+        table.add_column(col)
+    for p in _store().list():
+        voices = ", ".join(f"{lang}={vid}" for lang, vid in sorted(p.voices.items()))
+        table.add_row(p.name, str(len(p.samples)), voices, str(p.updated or "")[:19])
+    out.print(table)
+
+
+@voices_app.command("show")
+def show(name: str) -> None:
+    """Show one profile: samples, preferred voice per language, adaptation."""
+    p = _need(_store(), name)
+    out.print(f"[bold]{p.name}[/bold]  embedder={p.embedder}  embeddings={len(p.embeddings)}")
+    for sample in p.samples:
+        out.print(f"  sample: {sample}")
+    for lang, vid in sorted(p.voices.items()):
+        out.print(f"  voice[{lang}]: {vid}")
+    if p.adaptation:
+        out.print(f"  adaptation: {p.adaptation}")
+
+
+@voices_app.command("add")
+def add(name: str, samples: list[Path] = typer.Argument(..., help="recordings of this person")) -> None:
+    """Create a profile from samples (or add more samples to an existing one)."""
+    embs, embedder, seconds = [], "", 0.0
+    for sample in samples:
+        emb, embedder, secs = speech_embedding(sample)
+        embs.append(emb)
+        seconds += secs
+    _store().add(name, embs, samples=samples, embedder=embedder)
+    out.print(f"[green]profile {name}[/green]: {len(samples)} sample(s), {seconds:.1f} s of speech")
+
+
+@voices_app.command("rename")
+def rename(old: str, new: str) -> None:
+    """Rename a profile."""
+    store = _store()
+    _need(store, old)
+    store.rename(old, new)
+    out.print(f"renamed {old} → {new}")
+
+
+@voices_app.command("rm")
+def remove(name: str) -> None:
+    """Delete a profile and its samples."""
+    store = _store()
+    _need(store, name)
+    store.remove(name)
+    out.print(f"removed {name}")
+
+
+@voices_app.command("set")
+def set_voice(name: str, voice: str, lang: str = typer.Option(..., "--lang")) -> None:
+    """Choose the voice a profile speaks with in one language."""
+    from polydub.voice.registry import get_registry
+
+    store = _store()
+    _need(store, name)
+    chosen = get_registry().get_voice(voice)
+    store.set_voice(name, lang, chosen.id)
+    out.print(f"{name} speaks {lang} with {chosen.id}")
+
+
+@voices_app.command("preview")
+def preview(name: str, text: str, lang: str = typer.Option(..., "--lang"),
+            output: Path = typer.Option(Path("preview.wav"), "-o", "--output")) -> None:
+    """Speak a text with the voice a profile would get in a language."""
+    from polydub.speakers.embedding import default_embedder
+    from polydub.speakers.matching import candidate_voices, choose_voices
+    from polydub.voice.registry import get_registry
+
+    store = _store()
+    profile = _need(store, name)
+    registry = get_registry()
+    if profile.voices.get(lang):
+        voice = registry.get_voice(profile.voices[lang])
+    else:
+        default = registry.default_voice(lang)
+        voice = choose_voices({name: profile.embedding}, candidate_voices(registry, lang), registry,
+                              default_embedder(), default)[name].voice
+        store.set_voice(name, lang, voice.id)
+    registry.synthesize(text, voice).write(output)
+    out.print(f"[green]{name}[/green] ({voice.id}): {output}")

@@ -1,0 +1,79 @@
+"""What the quality repairs share: the pass context, line snapshots and re-rendering one line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from polydub.pipeline.lines import Window, line_key, render_line
+from polydub.project import Project, Segment
+from polydub.quality.checks import Thresholds, Tools, timing_flags
+from polydub.timing.fit import TimingPolicy
+
+_SNAPSHOT_FIELDS = ("translation", "mt_engine", "voice", "tts_engine", "audio", "audio_key",
+                    "dub_start", "dub_end", "tempo", "overflow")
+
+
+@dataclass
+class Snapshot:
+    """A line's rendering, so a repair that turns out worse can be undone without re-synthesis."""
+
+    values: dict[str, Any]
+    wav: bytes | None
+
+    @classmethod
+    def take(cls, seg: Segment, out_dir: Path) -> Snapshot:
+        path = out_dir / seg.audio if seg.audio else None
+        wav = path.read_bytes() if path is not None and path.exists() else None
+        return cls({f: getattr(seg, f) for f in _SNAPSHOT_FIELDS}, wav)
+
+    def restore(self, seg: Segment, out_dir: Path) -> None:
+        for name, value in self.values.items():
+            setattr(seg, name, value)
+        if self.wav is not None and seg.audio:
+            (out_dir / seg.audio).write_bytes(self.wav)
+
+
+@dataclass
+class Context:
+    dubber: Any
+    project: Project
+    th: Thresholds
+    policy: TimingPolicy
+    voices: Any  # VoiceRegistry
+    mt: Any  # TranslationRegistry
+    tools: Tools
+    src: str
+    tgt: str
+    backs: dict[str, str | None] = field(default_factory=dict)  # bt key -> back-translation
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.dubber.out_dir)
+
+
+def registries() -> tuple[Any, Any]:
+    from polydub.translation.registry import default_registry
+    from polydub.voice.registry import get_registry
+
+    return get_registry(), default_registry()
+
+
+def render(ctx: Context, seg: Segment, window: Window, voice: Any, text: str) -> None:
+    seg.translation = text
+    render_line(seg, window, voice, ctx.voices, ctx.policy, ctx.out_dir)
+    seg.audio_key = line_key(seg, window, voice.id, ctx.policy)
+
+
+def current_voice(ctx: Context, seg: Segment) -> Any:
+    return ctx.voices.get_voice(seg.voice) if seg.voice else ctx.voices.default_voice(ctx.tgt)
+
+
+def fit_score(seg: Segment) -> tuple[float, float]:
+    # Less overflow first; among lines that fit, the one spoken closest to natural speed.
+    return round(seg.overflow or 0.0, 3), abs((seg.tempo or 1.0) - 1.0)
+
+
+def fits(ctx: Context, seg: Segment) -> bool:
+    return not timing_flags(seg, ctx.policy.min_tempo, ctx.policy.max_tempo, ctx.th)

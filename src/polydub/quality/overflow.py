@@ -1,0 +1,100 @@
+"""Overflow repairs: shorter renderings (other engines, text edits), then a faster voice."""
+
+from __future__ import annotations
+
+from polydub.pipeline.lines import Window
+from polydub.project import Segment
+from polydub.quality.checks import FLAG_OVERFLOW, is_draft
+from polydub.quality.context import Context, Snapshot, current_voice, fit_score, fits, render
+from polydub.quality.shorten import shorter_variants
+
+
+def _shorter_candidates(ctx: Context, seg: Segment, engines: bool) -> list[tuple[str, str]]:
+    """(action, text) renderings shorter than the current one, meaning-preserving first."""
+    current = (seg.translation or "").strip()
+    found: list[tuple[str, str]] = []
+    allow_draft = is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt)
+    for engine in ctx.mt.candidates(ctx.src, ctx.tgt) if engines else []:
+        if engine.name == seg.mt_engine or (not allow_draft and is_draft(ctx.mt, engine.name, ctx.src, ctx.tgt)):
+            continue  # a draft LLM may invent content: only worth it if we already use one
+        try:
+            text = engine.translate([seg.text], ctx.src, ctx.tgt)[0].strip()
+        except Exception:
+            continue
+        if text and len(text) < len(current):
+            found.append((f"retranslate:{engine.name}", text))
+    found.sort(key=lambda item: len(item[1]))
+    found += [(label, text) for label, text in shorter_variants(current, ctx.tgt)]
+    for label, text in list(found[:1]):  # the alternative engine's text may itself have fillers
+        found += [(f"{label}+{v_label}", v) for v_label, v in shorter_variants(text, ctx.tgt)]
+    unique: dict[str, str] = {}
+    for label, text in found:
+        unique.setdefault(text, label)
+    return [(label, text) for text, label in unique.items()]
+
+
+def _likely_to_fit(seg: Segment, candidates: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Candidates short enough to fit, estimated from characters per second of the current
+    rendering (each try costs a synthesis); when none is, only the shortest is worth a try."""
+    current = len((seg.translation or "").strip()) or 1
+    spoken = max(1e-3, (seg.dub_end or 0.0) - (seg.dub_start or 0.0))
+    budget = current * spoken / (spoken + (seg.overflow or 0.0)) * 1.02  # 2 %: Kokoro's own error
+    likely = [c for c in candidates if len(c[1]) <= budget]
+    return likely or sorted(candidates, key=lambda c: len(c[1]))[:1]
+
+
+def repair_overflow(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
+    """Rounds of shorter renderings: each round starts from the best so far, so a retranslation
+    that helped but did not fit can still lose its fillers in the next round."""
+    if fits(ctx, seg):
+        return
+    best, best_score = Snapshot.take(seg, ctx.out_dir), fit_score(seg)
+    voice = current_voice(ctx, seg)
+    tried, renders, first_round = {(seg.translation or "").strip()}, 0, True
+    while renders < ctx.th.max_repair_tries and not fits(ctx, seg):
+        candidates = [c for c in _shorter_candidates(ctx, seg, engines=first_round) if c[1] not in tried]
+        first_round, improved = False, False
+        for label, text in _likely_to_fit(seg, candidates) if candidates else []:
+            if renders >= ctx.th.max_repair_tries:
+                break
+            ctx.dubber.check_cancel()
+            tried.add(text)
+            renders += 1
+            before = seg.overflow or 0.0
+            render(ctx, seg, window, voice, text)
+            kept = fit_score(seg) < best_score
+            q["repairs"].append({"check": FLAG_OVERFLOW, "action": label, "text": text,
+                                 "before": round(before, 3), "after": seg.overflow, "tempo": seg.tempo,
+                                 "kept": kept})
+            if kept:
+                best, best_score, improved = Snapshot.take(seg, ctx.out_dir), fit_score(seg), True
+                break  # next round starts from this text
+            best.restore(seg, ctx.out_dir)
+        if not improved:
+            break
+    best.restore(seg, ctx.out_dir)
+    if renders == 0:
+        q["repairs"].append({"check": FLAG_OVERFLOW, "action": "shorten",
+                             "result": "no shorter rendering found"})
+    if not fits(ctx, seg):
+        _faster_voice(ctx, seg, window, q)
+
+
+def _faster_voice(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
+    """Last resort: a same-engine, same-gender voice that speaks faster natively. Kept only if the
+    line then fits completely: a voice change mid-speaker is worth it only to avoid a cut-off."""
+    current = current_voice(ctx, seg)
+    pool = [v for v in ctx.voices.voices(language=ctx.tgt, engine=current.engine)
+            if v.id != current.id and v.gender == current.gender]
+    pool.sort(key=lambda v: (-v.quality, v.id))
+    best = Snapshot.take(seg, ctx.out_dir)
+    for voice in pool[:2]:
+        ctx.dubber.check_cancel()
+        before = seg.overflow or 0.0
+        render(ctx, seg, window, voice, seg.translation or "")
+        kept = fits(ctx, seg)
+        q["repairs"].append({"check": FLAG_OVERFLOW, "action": f"faster_voice:{voice.id}",
+                             "before": round(before, 3), "after": seg.overflow, "kept": kept})
+        if kept:
+            return
+        best.restore(seg, ctx.out_dir)

@@ -31,10 +31,12 @@ def _spoken_text(path: Path, language: str) -> tuple[str, str]:
 def test_video_en_to_es(tmp_path: Path) -> None:
     src = media_file("video/vr_face_2.mp4")
     events = []
-    report = dub(src, tmp_path, DubOptions(target_language="es"), progress=events.append)
+    report = dub(src, tmp_path, DubOptions(target_language="es", keep_original=True), progress=events.append)
     out = tmp_path / report["outputs"]["media"]
     assert abs(duration(out) - duration(src)) <= 0.040
     assert video_packets_md5(out) == video_packets_md5(src)  # copied, not re-encoded
+    audio_tracks = [s for s in ffprobe_json(out)["streams"] if s["codec_type"] == "audio"]
+    assert [t["tags"]["language"] for t in audio_tracks] == ["spa", "eng"]  # dub first, original kept
     detected, text = _spoken_text(out, "es")
     assert detected == "es", text
     assert report["source_language"] == "en" and report["target_language"] == "es"

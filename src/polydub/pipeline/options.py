@@ -22,6 +22,7 @@ class DubOptions:
     num_speakers: int | None = None
     diarize: bool = True
     voice_matching: bool = True
+    adapt_voices: bool = True
     keep_original: bool = False
     separation: bool = True
     original_voice_db: float | None = None

@@ -141,6 +141,25 @@ def synthesize(dubber: Dubber, project: Project) -> None:
         dubber.progress("synthesize", (n + 1) / total, f"line {n + 1}/{total}")
     engines = sorted({s.tts_engine for s in project.segments if s.tts_engine})
     project.engines["tts"] = ", ".join(engines)
+    if dubber.options.voice_matching:
+        speaker_dub_similarity(dubber, project)
+
+
+def speaker_dub_similarity(dubber: Dubber, project: Project) -> None:
+    """Cosine between each speaker's original speech and all of their dubbed speech (report field)."""
+    from polydub.pipeline.voices import speaker_embeddings
+    from polydub.speakers.embedding import default_embedder
+
+    embedder = default_embedder()
+    originals = speaker_embeddings(dubber, project, embedder)
+    for spk, original in originals.items():
+        parts = [Audio.read(dubber.out_dir / s.audio).mono().resample(16000).samples
+                 for s in project.segments if s.speaker == spk and s.audio]
+        if parts:
+            from polydub.speakers.embedding import cosine
+
+            dubbed = embedder.embed(Audio(np.concatenate(parts), 16000))
+            project.speakers[spk]["dub_similarity"] = round(cosine(original, dubbed), 3)
 
 
 def check_quality(dubber: Dubber, project: Project) -> None:

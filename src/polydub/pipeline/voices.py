@@ -108,6 +108,42 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
                 chosen[spk] = free[0]
                 used.add(free[0].id)
                 project.speakers[spk]["voice_source"] = "default"
+    if opts.voice_matching and opts.adapt_voices:
+        for spk in speakers:
+            if project.speakers[spk].get("voice_source") == "matched":
+                chosen[spk] = _adapted(dubber, project, spk, chosen[spk], embs[spk], registry, embedder)
     for spk, voice in chosen.items():
         project.speakers[spk].update({"voice": voice.id, "voice_language": tgt, "engine": voice.engine})
     return chosen
+
+
+def _intelligibility(audio, text: str, language: str) -> float:
+    from polydub.quality.metrics import cer
+    from polydub.speech.asr import WhisperRecognizer
+
+    words = WhisperRecognizer("base", vad=False).transcribe(audio.resample(16000), language).words
+    return cer(text, "".join(w.text for w in words))
+
+
+def _adapted(dubber: Dubber, project: Project, spk: str, voice, embedding, registry, embedder):
+    """Adapt the matched voice towards the speaker when that measurably helps (cached per voice)."""
+    from polydub.speakers.adaptation import choose_adaptation
+    from polydub.speakers.matching import speaker_audio
+    from polydub.voice.adapt import Adaptation, adapted_voice
+
+    info = project.speakers[spk]
+    key = f"{voice.id}|{project.stage_keys.get('speaker_embeddings', '')}"
+    if info.get("adaptation_key") != key:
+        lines = sorted((s.translation or "" for s in project.segments if s.speaker == spk), key=len)
+        probe_text = next((t for t in reversed(lines) if len(t) <= 200), lines[-1] if lines else "")[:200]
+        if not probe_text.strip():
+            return voice
+        probe = registry.synthesize(probe_text, voice)
+        choice = choose_adaptation(speaker_audio(dubber.audio16k, project.segments, spk), embedding, probe,
+                                   probe_text, voice.language, embedder, intelligibility=_intelligibility)
+        info.update({"adaptation": choice.adaptation.as_dict() if not choice.adaptation.is_identity else None,
+                     "adaptation_reason": choice.reason,
+                     "probe_similarity_plain": round(choice.similarity_before, 3),
+                     "probe_similarity_adapted": round(choice.similarity_after, 3),
+                     "adaptation_key": key})
+    return adapted_voice(voice, Adaptation.from_dict(info.get("adaptation")))

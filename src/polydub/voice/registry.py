@@ -83,6 +83,14 @@ class VoiceRegistry:
     def get_voice(self, voice_id: str) -> Voice:
         """Accepts "engine:name" or a bare name (searched across installed engines)."""
         key = voice_id.strip()
+        if "~" in key:  # an adapted voice, e.g. "kokoro:am_adam@es~f0.95p180r1"
+            from polydub.voice.adapt import adapted_voice, parse_tag
+
+            base_id, _, tag = key.partition("~")
+            try:
+                return adapted_voice(self.get_voice(base_id), parse_tag(tag))
+            except ValueError as exc:
+                raise PolydubError(str(exc), "drop the part after '~' from the voice id") from None
         if "@" in key:  # a voice speaking another language, e.g. "kokoro:am_adam@es"
             base_id, _, language = key.rpartition("@")
             base = self.get_voice(base_id)
@@ -114,7 +122,12 @@ class VoiceRegistry:
 
     def synthesize(self, text: str, voice: Voice | str, speed: float = 1.0) -> Audio:
         voice = self.get_voice(voice) if isinstance(voice, str) else voice
-        return self.engine_for(voice).synthesize(text, voice, speed=speed)
+        audio = self.engine_for(voice).synthesize(text, voice, speed=speed)
+        if voice.extra.get("adaptation"):
+            from polydub.voice.adapt import Adaptation, adapt
+
+            audio = adapt(audio, Adaptation.from_dict(voice.extra["adaptation"]))
+        return audio
 
     # ---------------------------------------------------------------- reporting
     def describe(self) -> list[dict]:

@@ -28,10 +28,12 @@ def _register_subcommands() -> None:
     if _registered:
         return
     from polydub.cli_voices import voices_app
+    from polydub.quality.cli import eval_command
     from polydub.server.cli import serve_command
 
     app.add_typer(voices_app, name="voices")
     app.command("serve")(serve_command)
+    app.command("eval")(eval_command)
     _registered = True
 
 
@@ -60,6 +62,15 @@ def _summary(report: dict) -> None:
             if isinstance(value, dict):
                 value = f"{value.get('name')} (tier: {value.get('tier')})"
             console.print(f"  [dim]{name}:[/dim] {value}")
+    summary = report.get("summary") or {}
+    if summary.get("checked"):
+        passing, checked = summary.get("passing", {}), summary["checked"]
+        rates = ", ".join(f"{name} {passing.get(name, 0)}/{checked}"
+                          for name in ("timing", "intelligibility", "voice", "translation"))
+        console.print(f"  [dim]quality:[/dim] {rates}; in slot {summary.get('in_slot_percent')} %, "
+                      f"tempo mean {summary.get('tempo_mean')}, mean CER {summary.get('mean_cer')}")
+        if summary.get("flagged"):
+            console.print(f"  [yellow]flagged lines:[/yellow] {summary['flagged']} (see report.html)")
     for warning in report.get("warnings", []):
         console.print(f"  [yellow]warning:[/yellow] {warning}")
 
@@ -104,6 +115,8 @@ def dub(
 
         report = run_dub(input, output, options, progress=on_progress)
     _summary(report)
+    if (output / "report.html").exists():
+        console.print(f"  [dim]report:[/dim] {output / 'report.html'}")
     out_console.print(f"[green]dubbed:[/green] {output / report['outputs']['media']}")
 
 

@@ -132,7 +132,8 @@ def synthesize(dubber: Dubber, project: Project) -> None:
     rates = SpeechRate()
     for n, (seg, window) in enumerate(zip(project.segments, windows, strict=True)):
         dubber.check_cancel()
-        voice = voices[seg.speaker]
+        pinned = seg.metrics.get("voice_pinned")  # set by a per-line edit or a quality repair
+        voice = registry.get_voice(pinned) if pinned else voices[seg.speaker]
         key = line_key(seg, window, voice.id, policy)
         if seg.audio_key == key and seg.audio and (dubber.out_dir / seg.audio).exists():
             continue
@@ -164,30 +165,27 @@ def speaker_dub_similarity(dubber: Dubber, project: Project) -> None:
 
 def check_quality(dubber: Dubber, project: Project) -> None:
     """Measure every dubbed line (timing, intelligibility, voice, translation) and repair what fails."""
-    try:
-        from polydub.quality.loop import assess_and_repair
-    except ImportError:
-        return
+    from polydub.quality.loop import assess_and_repair
+
     assess_and_repair(dubber, project)
 
 
 def write_html_report(report: dict, out_dir) -> None:
-    try:
-        from polydub.quality.html_report import write_html_report as write_html
-    except ImportError:
-        return
+    from polydub.quality.html_report import write_html_report as write_html
+
     write_html(report, out_dir)
 
 
 def _background(dubber: Dubber, project: Project) -> Audio | None:
     if not dubber.options.separation:
         return None
+    from polydub.errors import EngineNotInstalledError
+    from polydub.separation import default_separator
+
     try:
-        from polydub.separation import default_separator
-    except ImportError:
-        return None
-    separator = default_separator()
-    if separator is None:
+        separator = default_separator()
+    except EngineNotInstalledError as exc:
+        project.warnings.append(f"{exc.message}: the original audio was ducked under the dub instead ({exc.hint})")
         return None
     path = dubber.work / "background.wav"
     if project.stage_keys.get("separation") == project.input_key and path.exists():

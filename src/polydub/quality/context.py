@@ -26,11 +26,16 @@ class Snapshot:
     def take(cls, seg: Segment, out_dir: Path) -> Snapshot:
         path = out_dir / seg.audio if seg.audio else None
         wav = path.read_bytes() if path is not None and path.exists() else None
-        return cls({f: getattr(seg, f) for f in _SNAPSHOT_FIELDS}, wav)
+        values = {f: getattr(seg, f) for f in _SNAPSHOT_FIELDS}
+        values["voice_pinned"] = seg.metrics.get("voice_pinned")
+        return cls(values, wav)
 
     def restore(self, seg: Segment, out_dir: Path) -> None:
         for name, value in self.values.items():
-            setattr(seg, name, value)
+            if name == "voice_pinned":
+                pin_voice(seg, value)
+            else:
+                setattr(seg, name, value)
         if self.wav is not None and seg.audio:
             (out_dir / seg.audio).write_bytes(self.wav)
 
@@ -60,7 +65,17 @@ def registries() -> tuple[Any, Any]:
     return get_registry(), default_registry()
 
 
+def pin_voice(seg: Segment, voice_id: str | None) -> None:
+    """A line-level voice that later re-renders keep (instead of the speaker's voice)."""
+    if voice_id:
+        seg.metrics["voice_pinned"] = voice_id
+    else:
+        seg.metrics.pop("voice_pinned", None)
+
+
 def render(ctx: Context, seg: Segment, window: Window, voice: Any, text: str) -> None:
+    speaker_voice = ctx.project.speakers.get(seg.speaker, {}).get("voice")
+    pin_voice(seg, voice.id if voice.id != speaker_voice else None)
     seg.translation = text
     render_line(seg, window, voice, ctx.voices, ctx.policy, ctx.out_dir)
     seg.audio_key = line_key(seg, window, voice.id, ctx.policy)

@@ -207,6 +207,19 @@ class JobService:
             if key in ("text", "speaker") and not (value or "").strip():
                 raise ApiError(422, "invalid_request", f"{key} cannot be empty.")
             setattr(seg, key, value)
+        if "voice" in changes:
+            # A per-line voice: re-renders use it instead of the speaker's voice (empty clears it).
+            if changes["voice"]:
+                from polydub.errors import PolydubError
+                from polydub.voice.registry import get_registry
+
+                try:
+                    seg.voice = get_registry().get_voice(changes["voice"]).id
+                except PolydubError as exc:
+                    raise ApiError(422, "unknown_voice", str(exc)) from None
+                seg.metrics["voice_pinned"] = seg.voice
+            else:
+                seg.metrics.pop("voice_pinned", None)
         project.save(job.out_dir)
         edits = self._edits(job)
         edits[str(index)] = time.time()

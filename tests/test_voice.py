@@ -124,8 +124,9 @@ def test_speed_shortens_audio(registry: VoiceRegistry, voice_id: str, language: 
     ratio = normal / fast
     native = registry.engine_for(voice).capabilities.native_rate
     # Native rate controls land near the target (Kokoro misses by a few %); the time-stretch
-    # used for the others is exact, but Piper's durations vary from run to run (VITS noise).
-    assert ratio == pytest.approx(1.3, abs=0.15 if native else 0.06), ratio
+    # used for the others is exact, but Piper's durations vary from run to run (VITS noise:
+    # seen 1.23-1.36 over repeated runs), so its band is as wide as the native engines'.
+    assert ratio == pytest.approx(1.3, abs=0.15 if native or voice.engine == "piper" else 0.06), ratio
 
 
 def test_kokoro_long_text_is_split(registry: VoiceRegistry) -> None:

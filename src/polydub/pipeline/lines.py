@@ -11,6 +11,7 @@ from polydub.audio import Audio
 from polydub.cache import value_key
 from polydub.project import Segment
 from polydub.timing.fit import MIN_GAP, TimingPolicy, place
+from polydub.timing.pauses import compress_pauses
 from polydub.timing.stretch import time_stretch
 
 LINES_DIR = "lines"
@@ -70,15 +71,26 @@ def render_line(seg: Segment, window: Window, voice, registry, policy: TimingPol
         wanted = place(predicted, seg.start, seg.end, window.earliest, window.latest, policy).tempo
         speed_used = wanted if wanted > 1.01 else 1.0
     audio = registry.synthesize(text, voice, speed=speed_used) if text else Audio.silence(0.2, 24000)
-    if rates is not None and text:
-        rates.add(voice.id, text, audio.duration * speed_used)
+    # Duration at natural speed: measured, or predicted when the first pass was already sped up.
+    natural = audio.duration if speed_used == 1.0 else predicted
+    raw = audio.duration  # at speed_used, before pauses were shortened
+    if rates is not None and text and speed_used == 1.0:
+        rates.add(voice.id, text, audio.duration)
     plan = place(audio.duration, seg.start, seg.end, window.earliest, window.latest, policy)
+    if plan.tempo > 1.001:
+        audio = compress_pauses(audio)  # shorter pauses cost nothing in naturalness
+        plan = place(audio.duration, seg.start, seg.end, window.earliest, window.latest, policy)
     if plan.tempo > 1.01 and native and speed_used == 1.0:
         # The engine's own rate sounds more natural than stretching; stretch only the residue.
         speed_used = plan.tempo
         audio = registry.synthesize(text, voice, speed=speed_used)
+        raw = audio.duration
+        audio = compress_pauses(audio)
         plan = place(audio.duration, seg.start, seg.end, window.earliest, window.latest, policy)
-    plan.tempo = max(1.0, min(plan.tempo, policy.max_tempo / speed_used))
+    # Engines miss a requested speed by a few percent: count the speed-up they really delivered, so
+    # the stretch that follows may use what is left of the allowed maximum.
+    delivered = min(max(1.0, natural / raw), speed_used * 1.15) if natural and raw else speed_used
+    plan.tempo = max(1.0, min(plan.tempo, policy.max_tempo / delivered))
     if plan.tempo > 1.001:
         audio = time_stretch(audio, plan.tempo)
     room_samples = int(max(0.0, window.latest - plan.start) * audio.rate)
@@ -97,5 +109,5 @@ def render_line(seg: Segment, window: Window, voice, registry, policy: TimingPol
     seg.tts_engine = engine.name
     seg.dub_start = round(plan.start, 3)
     seg.dub_end = round(plan.start + audio.duration, 3)
-    seg.tempo = round(speed_used * plan.tempo, 3)
+    seg.tempo = round(delivered * plan.tempo, 3)
     seg.overflow = round(overflow, 3)

@@ -53,6 +53,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--media", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/media")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--no-quality", action="store_true", help="skip the quality checks and repairs")
+    parser.add_argument("--no-separation", action="store_true", help="duck instead of separating")
+    parser.add_argument("--adapt-voices", action="store_true", help="adapt matched voices (pitch/formants)")
+    parser.add_argument("--warm", action="store_true",
+                        help="dub twice and report the second run (models loaded, as in a server or batch job)")
     args = parser.parse_args()
     if not args.media.is_dir():
         print(f"test media not found at {args.media}", file=sys.stderr)
@@ -61,12 +66,17 @@ def main() -> int:
         folder = Path(tmp)
         source = build_input(args.media, args.seconds, folder)
         began = time.perf_counter()
-        report = dub(source, folder / "out", DubOptions(target_language=args.to))
+        options = DubOptions(target_language=args.to, quality_checks=not args.no_quality,
+                             separation=not args.no_separation, adapt_voices=args.adapt_voices)
+        report = dub(source, folder / "out", options)
         wall = time.perf_counter() - began
     media_s = report["timing"]["media_seconds"]
     peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    table = Table(title=f"dub {media_s:.1f} s en→{args.to} ({len(report['segments'])} lines, "
+    config = ", ".join(name for name, on in (("quality", not args.no_quality), ("separation", not args.no_separation),
+                                              ("adaptation", args.adapt_voices)) if on) or "core only"
+    config += ", warm" if args.warm else ", cold start"
+    table = Table(title=f"dub {media_s:.1f} s en→{args.to} [{config}] ({len(report['segments'])} lines, "
                         f"mt={report['engines']['mt']['name']}, tts={report['engines']['tts']})")
     table.add_column("stage")
     table.add_column("seconds", justify="right")

@@ -90,6 +90,9 @@ def dub(
     no_separation: bool = typer.Option(False, "--no-separation", help="duck the original, don't separate"),
     original_voice_db: float | None = typer.Option(None, "--original-voice-db",
                                                    help="voice-over: keep the original voice at this dB"),
+    adapt_voices: bool = typer.Option(False, "--adapt-voices",
+                                      help="adapt matched voices towards each speaker (pitch, formants)"),
+    no_quality: bool = typer.Option(False, "--no-quality", help="skip the per-line quality checks and repairs"),
     min_tempo: float = typer.Option(0.85, help="slowest allowed speech rate"),
     max_tempo: float = typer.Option(1.25, help="fastest allowed speech rate"),
 ) -> None:
@@ -106,7 +109,8 @@ def dub(
     options = DubOptions(target_language=to, source_language=source, asr_model=asr_model, mt_engine=mt,
                          tts_engine=tts, voices=voices, num_speakers=speakers, keep_original=keep_original,
                          separation=not no_separation, original_voice_db=original_voice_db,
-                         min_tempo=min_tempo, max_tempo=max_tempo)
+                         min_tempo=min_tempo, max_tempo=max_tempo, adapt_voices=adapt_voices,
+                         quality_checks=not no_quality)
     with _progress_bar() as bar:
         task = bar.add_task("dub", total=100, stage="start", message="")
 

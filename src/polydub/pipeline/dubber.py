@@ -14,6 +14,7 @@ from polydub.languages import normalize_language
 from polydub.media.decode import decode_audio, decode_for_asr
 from polydub.media.probe import probe
 from polydub.pipeline import stages
+from polydub.pipeline.lines import SpeechRate
 from polydub.pipeline.options import DubOptions, Progress, ProgressCallback
 from polydub.project import Project
 from polydub.report import build_report, write_report
@@ -45,6 +46,7 @@ class Dubber:
         self.progress = Progress(progress, self.stage_seconds)
         self._audio16k: Audio | None = None
         self._original: Audio | None = None
+        self.speech_rates = SpeechRate()  # shared by synthesis and quality repairs
 
     # -- helpers ---------------------------------------------------------
     def check_cancel(self) -> None:

@@ -44,19 +44,23 @@ def line_key(seg: Segment, window: Window, voice_id: str, policy: TimingPolicy) 
 
 
 class SpeechRate:
-    """Running seconds-per-character of each voice at speed 1.0, so a line that will need speeding up
-    is synthesized at the right native rate in one pass instead of two."""
+    """Running seconds-per-character at speed 1.0, per voice and pooled per engine and language, so a
+    line that will need speeding up is synthesized at the right native rate in one pass, not two."""
 
     def __init__(self) -> None:
         self.totals: dict[str, tuple[int, float]] = {}
 
-    def add(self, voice_id: str, text: str, seconds_at_1: float) -> None:
-        chars, secs = self.totals.get(voice_id, (0, 0.0))
-        self.totals[voice_id] = (chars + len(text), secs + seconds_at_1)
+    def add(self, voice, text: str, seconds_at_1: float) -> None:
+        for key in (voice.id, f"{voice.engine}/{voice.language}"):
+            chars, secs = self.totals.get(key, (0, 0.0))
+            self.totals[key] = (chars + len(text), secs + seconds_at_1)
 
-    def predict(self, voice_id: str, text: str) -> float | None:
-        chars, secs = self.totals.get(voice_id, (0, 0.0))
-        return secs / chars * len(text) if chars >= 40 else None
+    def predict(self, voice, text: str) -> float | None:
+        for key in (voice.id, f"{voice.engine}/{voice.language}"):
+            chars, secs = self.totals.get(key, (0, 0.0))
+            if chars >= 40:
+                return secs / chars * len(text)
+        return None
 
 
 def render_line(seg: Segment, window: Window, voice, registry, policy: TimingPolicy,
@@ -66,7 +70,7 @@ def render_line(seg: Segment, window: Window, voice, registry, policy: TimingPol
     text = (seg.translation or "").strip()
     native = engine.capabilities.native_rate
     speed_used = 1.0
-    predicted = rates.predict(voice.id, text) if rates and native and text else None
+    predicted = rates.predict(voice, text) if rates and native and text else None
     if predicted is not None:
         wanted = place(predicted, seg.start, seg.end, window.earliest, window.latest, policy).tempo
         speed_used = wanted if wanted > 1.01 else 1.0
@@ -75,7 +79,7 @@ def render_line(seg: Segment, window: Window, voice, registry, policy: TimingPol
     natural = audio.duration if speed_used == 1.0 else predicted
     raw = audio.duration  # at speed_used, before pauses were shortened
     if rates is not None and text and speed_used == 1.0:
-        rates.add(voice.id, text, audio.duration)
+        rates.add(voice, text, audio.duration)
     plan = place(audio.duration, seg.start, seg.end, window.earliest, window.latest, policy)
     if plan.tempo > 1.001:
         audio = compress_pauses(audio)  # shorter pauses cost nothing in naturalness

@@ -22,7 +22,7 @@ class DubOptions:
     num_speakers: int | None = None
     diarize: bool = True
     voice_matching: bool = True
-    adapt_voices: bool = True
+    adapt_voices: bool = False  # opt-in: a probe search per speaker costs ~0.5x real time
     keep_original: bool = False
     separation: bool = True
     original_voice_db: float | None = None

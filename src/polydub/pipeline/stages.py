@@ -11,7 +11,7 @@ from polydub.cache import value_key
 from polydub.errors import UnsupportedLanguageError
 from polydub.mix.mixer import MixPolicy, PlacedLine, loudness
 from polydub.mix.mixer import mix as mix_audio
-from polydub.pipeline.lines import SpeechRate, line_key, line_windows, render_line
+from polydub.pipeline.lines import line_key, line_windows, render_line
 from polydub.pipeline.voices import assign_voices
 from polydub.project import Project
 from polydub.render.mux import mux, output_suffix
@@ -129,7 +129,7 @@ def synthesize(dubber: Dubber, project: Project) -> None:
     voices = assign_voices(dubber, project, registry)
     windows = line_windows(project.segments, dubber.original.duration, policy)
     total = len(project.segments)
-    rates = SpeechRate()
+    rates = dubber.speech_rates
     for n, (seg, window) in enumerate(zip(project.segments, windows, strict=True)):
         dubber.check_cancel()
         pinned = seg.metrics.get("voice_pinned")  # set by a per-line edit or a quality repair

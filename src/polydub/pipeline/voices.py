@@ -121,7 +121,7 @@ def _intelligibility(audio, text: str, language: str) -> float:
     from polydub.quality.metrics import cer
     from polydub.speech.asr import WhisperRecognizer
 
-    words = WhisperRecognizer("base", vad=False).transcribe(audio.resample(16000), language).words
+    words = WhisperRecognizer("base", vad=False, beam_size=1).transcribe(audio.resample(16000), language).words
     return cer(text, "".join(w.text for w in words))
 
 

@@ -54,7 +54,7 @@ def _audio_measures(ctx: Context, seg: Segment, q: dict) -> None:
     if not seg.audio or not path.exists():
         q.update(cer=None, heard=None, similarity=None, audio_key=seg.audio_key)
         return
-    q["cer"], q["heard"] = ctx.tools.cer(path, seg.translation or "", ctx.tgt)
+    q["cer"], q["heard"] = ctx.tools.cer(path, seg.translation or "", ctx.tgt, key=seg.audio_key)
     ref = ctx.tools.speaker_reference(seg.speaker, ctx.project.segments, ctx.dubber.audio16k) \
         if ctx.th.similarity else None
     q["similarity"] = ctx.tools.similarity(path, ref)
@@ -202,6 +202,11 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
                 != value_key(s.text, s.translation, ctx.src, ctx.tgt)}
         backs, _engine = back_translate(mt, list(keys.values()), ctx.src, ctx.tgt, ctx.tools)
         ctx.backs = dict(zip(keys, backs, strict=True))
+    stale = [(s.audio_key, ctx.out_dir / s.audio) for s in segments
+             if s.audio and s.audio_key and (s.translation or "").strip()
+             and (s.metrics.get("quality") or {}).get("audio_key") != s.audio_key]
+    dubber.progress("quality", 0.05, f"transcribing {len(stale)} dubbed lines")
+    ctx.tools.prefetch(stale, ctx.tgt)
     total = len(segments)
     for n, (seg, window) in enumerate(zip(segments, windows, strict=True)):
         dubber.check_cancel()

@@ -47,8 +47,9 @@ def load_whisper(model: str = "base"):
 
 
 class WhisperRecognizer(SpeechRecognizer):
-    def __init__(self, model: str = "base", vad: bool = True) -> None:
+    def __init__(self, model: str = "base", vad: bool = True, beam_size: int = 5) -> None:
         self.model_name = model
+        self.beam_size = beam_size
         self.name = f"faster-whisper:{os.path.basename(model.rstrip('/'))}"
         self.vad = vad
 
@@ -61,7 +62,7 @@ class WhisperRecognizer(SpeechRecognizer):
         samples = audio.mono().resample(ASR_RATE).samples
         segments, info = model.transcribe(
             samples, language=language, task=task, word_timestamps=True, vad_filter=self.vad,
-            vad_parameters={"min_silence_duration_ms": 500}, beam_size=5,
+            vad_parameters={"min_silence_duration_ms": 500}, beam_size=self.beam_size,
             condition_on_previous_text=False,
         )
         words: list[Word] = []

@@ -13,11 +13,10 @@ SUDO=""
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
+  # npm may come with a Node.js that is not a Debian package; then Debian's npm is not needed.
+  if [[ "$pkg" == npm ]] && command -v npm >/dev/null; then continue; fi
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-# npm may come with a Node.js that is not a Debian package; then skip Debian's npm.
-if command -v npm >/dev/null; then missing=("${missing[@]/npm}"); fi
-missing=(${missing[@]+"${missing[@]}"})
 if ((${#missing[@]})); then
   echo "==> installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq

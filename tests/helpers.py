@@ -42,3 +42,35 @@ def video_packets_md5(path: Path) -> str:
 
 def duration(path: Path) -> float:
     return float(ffprobe_json(path)["format"]["duration"])
+
+
+def start_server(data_dir: Path, extra_settings: str = ""):
+    """Run `polydub serve`'s app in a child process on a free loopback port; returns (process, base URL).
+
+    extra_settings: more Settings(...) keyword arguments as Python source (e.g. fake pipeline targets)."""
+    import os
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    from tests.conftest import REPO
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = f"data_dir={str(data_dir)!r}" + (f", {extra_settings}" if extra_settings else "")
+    code = ("import uvicorn; from polydub.server.app import create_app; from polydub.server.settings import Settings; "
+            f"uvicorn.run(create_app(Settings({settings})), host='127.0.0.1', port={port}, log_level='warning')")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"{base}/api/health", timeout=1)
+            return proc, base
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")

@@ -73,30 +73,9 @@ def test_real_pipeline_dub_edit_rerender(tmp_path, clip_name):
 
 
 def _start_server(data_dir: Path):
-    import os
-    import socket
-    import subprocess
-    import sys
-    import urllib.request
+    from tests.helpers import start_server
 
-    from tests.conftest import REPO
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    code = ("import uvicorn; from polydub.server.app import create_app; from polydub.server.settings import Settings; "
-            f"uvicorn.run(create_app(Settings(data_dir={str(data_dir)!r})), host='127.0.0.1', port={port}, "
-            "log_level='warning')")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{base}/api/health", timeout=1)
-            return proc, base
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return start_server(data_dir)
 
 
 def test_real_cancel_and_restart_recovery(tmp_path):

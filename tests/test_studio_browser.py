@@ -6,17 +6,12 @@ the slow one runs the real pipeline on vr_face_2.mp4.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, media_file
+from tests.helpers import start_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
@@ -25,31 +20,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 ARTIFACTS = REPO / "test-artifacts"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _server(tmp_path: Path, fake: bool):
-    port = _free_port()
     targets = ("dub_target='tests.test_server_fakes:fake_dub', render_target='tests.test_server_fakes:fake_rerender'"
                if fake else "")
-    code = ("import uvicorn; from polydub.server.app import create_app; from polydub.server.settings import Settings; "
-            f"uvicorn.run(create_app(Settings(data_dir={str(tmp_path / 'data')!r}, {targets})), "
-            f"host='127.0.0.1', port={port}, log_level='warning')")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{base}/api/health", timeout=1)
-            return proc, base
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("server did not start") from None
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not answer")
+    return start_server(tmp_path / "data", targets)
 
 
 @pytest.fixture

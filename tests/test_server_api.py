@@ -271,3 +271,18 @@ def test_compat_routes(client, tiny_mp4):
     assert r.status_code == 200 and r.content == tiny_mp4.read_bytes()
     assert client.get(f"/download/{job_id}").status_code == 200
     assert client.get("/download/nope_x.mp4").status_code == 404
+
+
+def test_docs_work_offline(tmp_path) -> None:
+    """The OpenAPI page must not depend on a CDN: its script and styles come from this server."""
+    from fastapi.testclient import TestClient
+
+    from polydub.server.app import create_app
+    from polydub.server.settings import Settings
+
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        assert "/docs-assets/swagger-ui-bundle.js" in page.text and "cdn" not in page.text.lower()
+        assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+        assert client.get("/openapi.json").json()["info"]["title"] == "polydub"

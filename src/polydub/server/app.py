@@ -41,7 +41,9 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
             runner.stop()
             store.close()
 
-    app = FastAPI(title="polydub", version=polydub.__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="polydub", version=polydub.__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None)
+    _offline_docs(app)
     app.state.settings, app.state.store, app.state.runner, app.state.service = settings, store, runner, service
     install_error_handlers(app)
     app.include_router(routes_meta.public)
@@ -53,3 +55,25 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
     # the studio's static files hold no data, so they are public; the page asks for the token if needed
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="studio")
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs from the Swagger UI files in the swagger-ui-bundle package: FastAPI's default page loads
+    them from a CDN, which an offline machine cannot reach."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # not installed: fall back to FastAPI's CDN page
+        swagger_ui_path = None
+    if swagger_ui_path:
+        app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        if not swagger_ui_path:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="polydub API")
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="polydub API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")

@@ -33,7 +33,7 @@ stamp=.venv/.polydub-requirements
 want="$(cat requirements.txt requirements-llm.txt | sha256sum | cut -c1-16)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "==> installing Python packages (pinned, requirements.txt)"
-  "${VPIP[@]}" install --upgrade pip setuptools wheel
+  "${VPIP[@]}" install --upgrade pip "setuptools<81" wheel  # 81+ drops pkg_resources (resemblyzer needs it)
   "${VPIP[@]}" install -r requirements.txt
   # llama.cpp's default build uses AMX instructions that crash on these CPUs; build it portable.
   if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then

@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.table import Table
 
 from polydub.audio import Audio
-from polydub.pipeline import DubOptions, Dubber
+from polydub.pipeline import Dubber, DubOptions
 from polydub.pipeline.stages import translate
 from polydub.speakers.embedding import available_embedders, cosine, get_embedder
-from polydub.speakers.matching import candidate_voices, choose_voices, speaker_audio
+from polydub.speakers.matching import candidate_voices, choose_voices, likely_gender, speaker_audio
 from polydub.voice.registry import get_registry
 
 CASES = [("audio/fw_jfk.flac", "es"), ("audio/st_RD_Radio31_000.wav", "es"), ("audio/vr_audio_1.wav", "es"),
@@ -47,9 +47,11 @@ def measure(media: Path, clip: str, target: str, work: Path) -> dict:
 
     embedder = default_embedder()
     default = registry.default_voice(target)
-    pick = choose_voices({"S1": embedder.embed(original)}, candidate_voices(registry, target), registry,
-                         embedder, default)["S1"]
-    row = {"clip": clip, "target": target, "default": default.id, "matched": pick.voice.id}
+    reference = embedder.embed(original)
+    gender = likely_gender(original, reference, registry, embedder)  # as the pipeline does
+    pick = choose_voices({"S1": reference}, candidate_voices(registry, target), registry, embedder, default,
+                         {"S1": gender})["S1"]
+    row = {"clip": clip, "target": target, "default": default.id, "matched": pick.voice.id, "gender": gender}
     dub_default, dub_matched = spoken(lines, default, registry), spoken(lines, pick.voice, registry)
     for name in available_embedders():
         emb = get_embedder(name)
@@ -80,7 +82,7 @@ def main() -> int:
     for r in rows:
         cells = [f"{r[f'{n}:default']:.3f} / {r[f'{n}:matched']:.3f} / {r[f'{n}:matched'] - r[f'{n}:default']:+.3f}"
                  for n in names]
-        table.add_row(Path(r["clip"]).name, r["target"], r["default"], r["matched"], *cells)
+        table.add_row(Path(r["clip"]).name, r["target"], r["default"], f"{r['matched']} ({r['gender'] or '?'})", *cells)
     means = [f"{np.mean([r[f'{n}:default'] for r in rows]):.3f} / {np.mean([r[f'{n}:matched'] for r in rows]):.3f}"
              f" / {np.mean([r[f'{n}:matched'] - r[f'{n}:default'] for r in rows]):+.3f}" for n in names]
     table.add_row("[bold]mean", "", "", "", *means)

@@ -76,7 +76,9 @@ def render_line(seg: Segment, window: Window, voice, registry, policy: TimingPol
         speed_used = wanted if wanted > 1.01 else 1.0
     audio = registry.synthesize(text, voice, speed=speed_used) if text else Audio.silence(0.2, 24000)
     # Duration at natural speed: measured, or predicted when the first pass was already sped up.
-    natural = audio.duration if speed_used == 1.0 else predicted
+    # A predicted duration is only an estimate: trusting it could overstate what the engine delivered
+    # and let the stretch exceed the limit, so only a measured one counts.
+    natural = audio.duration if speed_used == 1.0 else None
     raw = audio.duration  # at speed_used, before pauses were shortened
     if rates is not None and text and speed_used == 1.0:
         rates.add(voice, text, audio.duration)

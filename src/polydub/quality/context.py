@@ -77,7 +77,9 @@ def render(ctx: Context, seg: Segment, window: Window, voice: Any, text: str) ->
     speaker_voice = ctx.project.speakers.get(seg.speaker, {}).get("voice")
     pin_voice(seg, voice.id if voice.id != speaker_voice else None)
     seg.translation = text
-    render_line(seg, window, voice, ctx.voices, ctx.policy, ctx.out_dir, getattr(ctx.dubber, "speech_rates", None))
+    # No rate prediction here: a repair is for a line that did not fit, so it is worth measuring the
+    # natural duration, which lets the stretch use exactly the margin the engine left.
+    render_line(seg, window, voice, ctx.voices, ctx.policy, ctx.out_dir)
     seg.audio_key = line_key(seg, window, voice.id, ctx.policy)
 
 

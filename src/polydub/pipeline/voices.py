@@ -118,11 +118,11 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
 
 
 def _intelligibility(audio, text: str, language: str) -> float:
+    """The quality stage's own check (padded, greedy Whisper), so both judge a line the same way."""
+    from polydub.quality.checks import Thresholds, Tools
     from polydub.quality.metrics import cer
-    from polydub.speech.asr import WhisperRecognizer
 
-    words = WhisperRecognizer("base", vad=False, beam_size=1).transcribe(audio.resample(16000), language).words
-    return cer(text, "".join(w.text for w in words))
+    return cer(text, Tools(Thresholds()).transcribe(audio, language) or "")
 
 
 def _adapted(dubber: Dubber, project: Project, spk: str, voice, embedding, registry, embedder):

@@ -50,10 +50,10 @@ def test_real_dub_measures_every_line(dubbed) -> None:
     assert (out / "report.html").exists()
 
 
-def _bad_case(tmp_path: Path) -> tuple[Dubber, Project]:
+def _bad_case(tmp_path: Path, quality: bool = True) -> tuple[Dubber, Project]:
     """Two jfk lines, the first given a Spanish text three times longer than its slot allows."""
     src = media_file("audio/fw_jfk.flac")
-    dubber = Dubber(tmp_path, DubOptions(target_language="es"))
+    dubber = Dubber(tmp_path, DubOptions(target_language="es", quality_checks=quality))
     (tmp_path / WORK_DIR).mkdir(parents=True)
     decode_audio(src).write(tmp_path / WORK_DIR / "original.wav", subtype="FLOAT")
     decode_for_asr(src).write(tmp_path / WORK_DIR / "asr16k.wav", subtype="FLOAT")
@@ -74,8 +74,11 @@ def _bad_case(tmp_path: Path) -> tuple[Dubber, Project]:
 def test_line_too_long_is_repaired_or_flagged_never_overlapped(tmp_path: Path, monkeypatch) -> None:
     dubber, project = _bad_case(tmp_path)
     first, second = project.segments
-    assert first.overflow and first.overflow > 0.5  # the injected text really does not fit
+    # Kokoro predicted that the injected text cannot fit: synthesis left it to the repairs.
+    assert first.metrics.get("render_deferred") and first.audio is None
+    assert second.audio and not second.metrics.get("render_deferred")
     assess_and_repair(dubber, project)
+    assert "render_deferred" not in first.metrics
     q = first.metrics["quality"]
     for key in QUALITY_KEYS:
         assert key in q
@@ -95,6 +98,15 @@ def test_line_too_long_is_repaired_or_flagged_never_overlapped(tmp_path: Path, m
     before = json.dumps([s.metrics["quality"] for s in project.segments], sort_keys=True)
     assess_and_repair(dubber, project)
     assert json.dumps([s.metrics["quality"] for s in project.segments], sort_keys=True) == before
+
+
+def test_line_too_long_without_quality_stage_is_cut_at_the_next_line(tmp_path: Path) -> None:
+    _dubber, project = _bad_case(tmp_path, quality=False)
+    first, second = project.segments
+    assert first.audio and (tmp_path / first.audio).exists()  # nothing defers without repairs
+    assert first.overflow and first.overflow > 0.5  # the injected text really does not fit
+    assert first.tempo == pytest.approx(1.25, abs=0.02)
+    assert first.dub_end <= second.dub_start, (first.dub_end, second.dub_start)
 
 
 def test_report_html_renders_in_headless_chromium(dubbed) -> None:

@@ -72,6 +72,9 @@ def test_split_inside_segment_and_renumber() -> None:
     assert set(result.speakers) == {"S1", "S2"}
     assert result.speakers["S1"].seconds > result.speakers["S2"].seconds
     assert segs[0].speaker == "S1" and len(segs[0].words) == 12  # inputs untouched
+    # Split halves are separate lines: a mark on one (e.g. a deferred rendering) is not on the other.
+    result.segments[0].metrics["mark"] = True
+    assert "mark" not in result.segments[1].metrics and "mark" not in segs[0].metrics
 
 
 def test_short_line_takes_neighbour_label() -> None:

@@ -181,3 +181,20 @@ def test_kokoro_is_thread_safe(registry: VoiceRegistry) -> None:
         together = list(pool.map(lambda tv: registry.synthesize(tv[0], tv[1]).samples, zip(texts, voices, strict=True)))
     for a, b in zip(alone, together, strict=True):
         assert a.shape == b.shape and np.allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize("voice_id", ["kokoro:af_heart", "kokoro:ef_dora", "kokoro:ff_siwis",
+                                      "kokoro:am_adam@es"])
+@pytest.mark.parametrize("speed", [1.0, 1.22])
+def test_kokoro_predicts_its_duration(registry: VoiceRegistry, voice_id: str, speed: float) -> None:
+    voice = _voice(registry, voice_id)
+    language = voice.language if voice.language in SENTENCES else "en"
+    for text in (SENTENCES[language], "¿Sí?", " ".join([SENTENCES[language]] * 12)):
+        predicted = registry.predict_duration(text, voice, speed)
+        actual = registry.synthesize(text, voice, speed=speed).duration
+        # Frame counts are exact; only the energy trim of the leading silence is not known ahead.
+        assert actual <= predicted + 1e-6 <= actual + 0.25, (text[:30], predicted, actual)
+
+
+def test_engines_without_prediction_say_so(registry: VoiceRegistry) -> None:
+    assert registry.predict_duration(SENTENCES["en"], _voice(registry, "piper:en_US-joe-medium")) is None

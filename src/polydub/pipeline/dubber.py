@@ -14,6 +14,7 @@ from polydub.languages import normalize_language
 from polydub.media.decode import decode_audio, decode_for_asr
 from polydub.media.probe import probe
 from polydub.pipeline import stages
+from polydub.pipeline.background import BackgroundSeparation
 from polydub.pipeline.lines import SpeechRate
 from polydub.pipeline.options import DubOptions, Progress, ProgressCallback
 from polydub.project import Project
@@ -47,6 +48,7 @@ class Dubber:
         self._audio16k: Audio | None = None
         self._original: Audio | None = None
         self.speech_rates = SpeechRate()  # shared by synthesis and quality repairs
+        self.separation: BackgroundSeparation | None = None  # started right after the media stage
 
     # -- helpers ---------------------------------------------------------
     def check_cancel(self) -> None:
@@ -109,6 +111,7 @@ class Dubber:
         project.warnings = []
         self.run_stage("media", self.stage_media, project, input_path)
         project.save(self.out_dir)
+        self.separation = stages.start_separation(self, project)
         self.run_stage("transcribe", stages.transcribe, self, project)
         if not project.segments:
             raise NothingToDubError(f"no speech found in {input_path.name}",

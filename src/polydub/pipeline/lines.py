@@ -38,6 +38,20 @@ def line_windows(segments: list[Segment], media_end: float, policy: TimingPolicy
     return windows
 
 
+# Duration predictions are upper bounds, and shortening pauses can still gain about this much,
+# so a line predicted to overflow by no more than this is worth synthesizing as it is.
+PREDICTION_SLACK_S = 0.15
+
+
+def predicted_overflow(registry, voice, text: str, window: Window, policy: TimingPolicy) -> float | None:
+    """Seconds `text` would still overflow its window at the fastest allowed tempo, from the
+    engine's own duration prediction (None when it has none)."""
+    natural = registry.predict_duration(text, voice) if text.strip() else None
+    if natural is None:
+        return None
+    return max(0.0, natural / policy.max_tempo - (window.latest - window.earliest))
+
+
 def line_key(seg: Segment, window: Window, voice_id: str, policy: TimingPolicy) -> str:
     return value_key(seg.translation, voice_id, seg.start, seg.end, window.earliest, window.latest,
                      policy.min_tempo, policy.max_tempo)
@@ -63,23 +77,45 @@ class SpeechRate:
         return None
 
 
+def _native_speed(text: str, voice, registry, seg: Segment, window: Window, policy: TimingPolicy,
+                  natural: float | None) -> float:
+    """The engine speed that fits a line of `natural` seconds into its window (1.0 when it fits
+    as it is), corrected once with the engine's own prediction at that speed when it has one:
+    engines round durations, so a requested speed misses by a few percent."""
+    if natural is None:
+        return 1.0
+    plan = place(natural, seg.start, seg.end, window.earliest, window.latest, policy)
+    if plan.tempo <= 1.01:
+        return 1.0
+    speed = plan.tempo
+    at_speed = registry.predict_duration(text, voice, speed)
+    if at_speed is not None and at_speed > plan.room:
+        speed = min(policy.max_tempo, speed * at_speed / plan.room)
+    return speed
+
+
 def render_line(seg: Segment, window: Window, voice, registry, policy: TimingPolicy,
                 out_dir: Path, rates: SpeechRate | None = None) -> None:
     """Synthesize seg.translation with `voice` and store audio + timing on the segment."""
     engine = registry.engine_for(voice)
     text = (seg.translation or "").strip()
     native = engine.capabilities.native_rate
-    speed_used = 1.0
-    predicted = rates.predict(voice, text) if rates and native and text else None
-    if predicted is not None:
-        wanted = place(predicted, seg.start, seg.end, window.earliest, window.latest, policy).tempo
-        speed_used = wanted if wanted > 1.01 else 1.0
+    # Engines that know a line's length in advance (Kokoro) are synthesized once, at the speed
+    # the slot needs; others get a running characters-per-second estimate, or a second pass.
+    natural = registry.predict_duration(text, voice) if text else None
+    estimate = natural if natural is not None else \
+        (rates.predict(voice, text) if rates and native and text else None)
+    speed_used = _native_speed(text, voice, registry, seg, window, policy, estimate) if native else 1.0
     audio = registry.synthesize(text, voice, speed=speed_used) if text else Audio.silence(0.2, 24000)
-    # Duration at natural speed: measured, or predicted when the first pass was already sped up.
-    # A predicted duration is only an estimate: trusting it could overstate what the engine delivered
-    # and let the stretch exceed the limit, so only a measured one counts.
-    natural = audio.duration if speed_used == 1.0 else None
     raw = audio.duration  # at speed_used, before pauses were shortened
+    if speed_used == 1.0:
+        natural = audio.duration
+    elif natural is not None:
+        # The prediction is an upper bound by the leading silence trimmed after synthesis.
+        at_speed = registry.predict_duration(text, voice, speed_used) or raw
+        natural -= max(0.0, at_speed - raw) * speed_used
+    # A duration from the running estimate is not trusted (natural stays None): it could
+    # overstate what the engine delivered and let the stretch exceed the limit.
     if rates is not None and text and speed_used == 1.0:
         rates.add(voice, text, audio.duration)
     plan = place(audio.duration, seg.start, seg.end, window.earliest, window.latest, policy)

@@ -11,7 +11,8 @@ from polydub.cache import value_key
 from polydub.errors import UnsupportedLanguageError
 from polydub.mix.mixer import MixPolicy, PlacedLine, loudness
 from polydub.mix.mixer import mix as mix_audio
-from polydub.pipeline.lines import line_key, line_windows, render_line
+from polydub.pipeline.background import BackgroundSeparation
+from polydub.pipeline.lines import PREDICTION_SLACK_S, line_key, line_windows, predicted_overflow, render_line
 from polydub.pipeline.voices import assign_voices
 from polydub.project import Project
 from polydub.render.mux import mux, output_suffix
@@ -137,11 +138,23 @@ def synthesize(dubber: Dubber, project: Project) -> None:
         key = line_key(seg, window, voice.id, policy)
         if seg.audio_key == key and seg.audio and (dubber.out_dir / seg.audio).exists():
             continue
+        if opts.quality_checks and _cannot_fit(registry, voice, seg, window, policy):
+            # The quality stage repairs such a line anyway; it picks a shorter text or a faster
+            # voice by prediction first, so the line is synthesized once, there.
+            seg.voice, seg.tts_engine, seg.audio, seg.audio_key = voice.id, voice.engine, None, None
+            seg.metrics["render_deferred"] = True
+            continue
         render_line(seg, window, voice, registry, policy, dubber.out_dir, rates)
+        seg.metrics.pop("render_deferred", None)
         seg.audio_key = key
         dubber.progress("synthesize", (n + 1) / total, f"line {n + 1}/{total}")
     engines = sorted({s.tts_engine for s in project.segments if s.tts_engine})
     project.engines["tts"] = ", ".join(engines)
+
+
+def _cannot_fit(registry, voice, seg, window, policy: TimingPolicy) -> bool:
+    over = predicted_overflow(registry, voice, seg.translation or "", window, policy)
+    return over is not None and over > PREDICTION_SLACK_S
 
 
 def speaker_dub_similarity(dubber: Dubber, project: Project) -> None:
@@ -174,25 +187,25 @@ def write_html_report(report: dict, out_dir) -> None:
     write_html(report, out_dir)
 
 
-def _background(dubber: Dubber, project: Project) -> Audio | None:
+def start_separation(dubber: Dubber, project: Project) -> BackgroundSeparation | None:
+    """Begin separating voice from background (cached by input) while later stages run."""
     if not dubber.options.separation:
         return None
-    from polydub.errors import EngineNotInstalledError
-    from polydub.separation import default_separator
+    cached = project.stage_keys.get("separation") == project.input_key
+    return BackgroundSeparation(dubber.original, dubber.work, cached).start()
 
-    try:
-        separator = default_separator()
-    except EngineNotInstalledError as exc:
-        project.warnings.append(f"{exc.message}: the original audio was ducked under the dub instead ({exc.hint})")
+
+def _background(dubber: Dubber, project: Project) -> Audio | None:
+    job = dubber.separation or start_separation(dubber, project)
+    if job is None:
         return None
-    path = dubber.work / "background.wav"
-    if project.stage_keys.get("separation") == project.input_key and path.exists():
-        return Audio.read(path)
-    _speech, background = separator.separate(dubber.original)
-    background.write(path, subtype="FLOAT")
-    project.stage_keys["separation"] = project.input_key
-    project.engines["separation"] = separator.name
-    return background
+    done = job.result()
+    if done.warning:
+        project.warnings.append(done.warning)
+    if done.background is not None:
+        project.stage_keys["separation"] = project.input_key
+        project.engines["separation"] = done.engine
+    return done.background
 
 
 def mix(dubber: Dubber, project: Project):

@@ -76,6 +76,7 @@ def pin_voice(seg: Segment, voice_id: str | None) -> None:
 def render(ctx: Context, seg: Segment, window: Window, voice: Any, text: str) -> None:
     speaker_voice = ctx.project.speakers.get(seg.speaker, {}).get("voice")
     pin_voice(seg, voice.id if voice.id != speaker_voice else None)
+    seg.metrics.pop("render_deferred", None)
     seg.translation = text
     # No rate prediction here: a repair is for a line that did not fit, so it is worth measuring the
     # natural duration, which lets the stretch use exactly the margin the engine left.

@@ -1,8 +1,9 @@
 """The quality stage: measure every dubbed line, repair what fails, flag what still fails.
 
 Order per line: translation sanity first (a retranslation changes the text, so every audio check
-must come after it), then timing (a shorter rendering), then intelligibility (another voice), and a
-final measurement of the line as it will be mixed. Lines are never dropped: a line that still
+must come after it), then timing (a shorter rendering); once every line has had those, all lines
+are transcribed in a few batched Whisper calls, then intelligibility (another voice) and a final
+measurement of the line as it will be mixed. Lines are never dropped: a line that still
 fails keeps its best rendering and carries flags plus the list of repairs tried.
 """
 
@@ -27,7 +28,7 @@ from polydub.quality.checks import (
     timing_flags,
 )
 from polydub.quality.context import Context, Snapshot, current_voice, fit_score, fits, registries, render
-from polydub.quality.overflow import repair_overflow
+from polydub.quality.overflow import render_deferred, repair_overflow
 from polydub.timing.fit import TimingPolicy
 
 if TYPE_CHECKING:
@@ -160,18 +161,34 @@ def _note_unrepaired(q: dict) -> None:
             q["repairs"].append({"check": flag, "action": "none", "result": _NO_REPAIR.get(flag, "flagged")})
 
 
-def check_line(ctx: Context, seg: Segment, window: Window) -> dict:
-    """Measure (and if allowed repair) one line; returns its metrics["quality"] dict."""
+def repair_text_and_timing(ctx: Context, seg: Segment, window: Window) -> dict:
+    """First pass over a line: translation sanity and overflow repairs, which need no listening.
+    Returns the line's quality dict, carrying over measurements that are still valid."""
     old = dict(seg.metrics.get("quality") or {})
     unchanged = old.get("audio_key") == seg.audio_key and old.get("bt_key") == \
         value_key(seg.text, seg.translation, ctx.src, ctx.tgt)
     q = old if unchanged else {k: old[k] for k in ("audio_key", "cer", "heard", "similarity", "bt_key",
                                                     "backtranslation", "backtranslation_score") if k in old}
     q.setdefault("repairs", [])
-    if not unchanged and ctx.th.repair and seg.audio:
+    deferred = bool(seg.metrics.get("render_deferred"))
+    q["_changed"] = deferred or not unchanged
+    if not ctx.th.repair:
+        if deferred:
+            render(ctx, seg, window, current_voice(ctx, seg), seg.translation or "")
+        return q
+    if deferred or (not unchanged and seg.audio):
         if ctx.th.backtranslation:
             _repair_translation(ctx, seg, window, q)
+        if seg.metrics.get("render_deferred"):  # the translation repair may have rendered it
+            render_deferred(ctx, seg, window, q)
         repair_overflow(ctx, seg, window, q)
+    return q
+
+
+def listen_and_finish(ctx: Context, seg: Segment, window: Window, q: dict) -> dict:
+    """Second pass, after the audio of all lines was transcribed in batches: intelligibility
+    repairs, the final measurement of the line as it will be mixed, and its flags."""
+    if q.pop("_changed", True) and ctx.th.repair and seg.audio:
         _repair_intelligibility(ctx, seg, window, q)
     if ctx.th.backtranslation:
         _bt_score(ctx, seg, q)
@@ -202,16 +219,22 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
                 != value_key(s.text, s.translation, ctx.src, ctx.tgt)}
         backs, _engine = back_translate(mt, list(keys.values()), ctx.src, ctx.tgt, ctx.tools)
         ctx.backs = dict(zip(keys, backs, strict=True))
-    stale = [(s.audio_key, ctx.out_dir / s.audio) for s in segments
-             if s.audio and s.audio_key and (s.translation or "").strip()
-             and (s.metrics.get("quality") or {}).get("audio_key") != s.audio_key]
-    dubber.progress("quality", 0.05, f"transcribing {len(stale)} dubbed lines")
-    ctx.tools.prefetch(stale, ctx.tgt)
     total = len(segments)
+    drafts = []
     for n, (seg, window) in enumerate(zip(segments, windows, strict=True)):
         dubber.check_cancel()
-        seg.metrics["quality"] = check_line(ctx, seg, window)
-        dubber.progress("quality", (n + 1) / total, f"checked line {n + 1}/{total}")
+        drafts.append(repair_text_and_timing(ctx, seg, window))
+        dubber.progress("quality", 0.5 * (n + 1) / total, f"timing and translation, line {n + 1}/{total}")
+    # Listening comes after every text and timing repair, so each line's final audio is
+    # transcribed once, in a few batched Whisper calls.
+    stale = [(s.audio_key, ctx.out_dir / s.audio) for s, q in zip(segments, drafts, strict=True)
+             if s.audio and s.audio_key and (s.translation or "").strip() and q.get("audio_key") != s.audio_key]
+    dubber.progress("quality", 0.5, f"transcribing {len(stale)} dubbed lines")
+    ctx.tools.prefetch(stale, ctx.tgt)
+    for n, (seg, window, q) in enumerate(zip(segments, windows, drafts, strict=True)):
+        dubber.check_cancel()
+        seg.metrics["quality"] = listen_and_finish(ctx, seg, window, q)
+        dubber.progress("quality", 0.5 + 0.5 * (n + 1) / total, f"checked line {n + 1}/{total}")
     for message in ctx.tools.warnings:
         if message not in project.warnings:
             project.warnings.append(message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from polydub.pipeline.lines import Window
+from polydub.pipeline.lines import PREDICTION_SLACK_S, Window, predicted_overflow
 from polydub.project import Segment
 from polydub.quality.checks import FLAG_OVERFLOW, is_draft
 from polydub.quality.context import Context, Snapshot, current_voice, fit_score, fits, render
@@ -33,9 +33,21 @@ def _shorter_candidates(ctx: Context, seg: Segment, engines: bool) -> list[tuple
     return [(label, text) for text, label in unique.items()]
 
 
-def _likely_to_fit(seg: Segment, candidates: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Candidates short enough to fit, estimated from characters per second of the current
-    rendering (each try costs a synthesis); when none is, only the shortest is worth a try."""
+def _predicted_overflow(ctx: Context, window: Window, voice, text: str) -> float | None:
+    return predicted_overflow(ctx.voices, voice, text, window, ctx.policy)
+
+
+def _likely_to_fit(ctx: Context, seg: Segment, window: Window, candidates: list[tuple[str, str]]
+                   ) -> list[tuple[str, str]]:
+    """Candidates short enough to fit (each try costs a synthesis): by the engine's prediction
+    when it has one, else estimated from characters per second of the current rendering; when
+    none fits, only the one that overflows least is worth a try."""
+    voice = current_voice(ctx, seg)
+    predicted = [(_predicted_overflow(ctx, window, voice, text), (label, text)) for label, text in candidates]
+    if predicted and all(over is not None for over, _ in predicted):
+        fitting = [c for over, c in predicted if over <= PREDICTION_SLACK_S]
+        least = min(predicted, key=lambda item: item[0])
+        return fitting or ([least[1]] if least[0] < (seg.overflow or 0.0) else [])
     current = len((seg.translation or "").strip()) or 1
     spoken = max(1e-3, (seg.dub_end or 0.0) - (seg.dub_start or 0.0))
     budget = current * spoken / (spoken + (seg.overflow or 0.0)) * 1.02  # 2 %: Kokoro's own error
@@ -54,7 +66,7 @@ def repair_overflow(ctx: Context, seg: Segment, window: Window, q: dict) -> None
     while renders < ctx.th.max_repair_tries and not fits(ctx, seg):
         candidates = [c for c in _shorter_candidates(ctx, seg, engines=first_round) if c[1] not in tried]
         first_round, improved = False, False
-        for label, text in _likely_to_fit(seg, candidates) if candidates else []:
+        for label, text in _likely_to_fit(ctx, seg, window, candidates) if candidates else []:
             if renders >= ctx.th.max_repair_tries:
                 break
             ctx.dubber.check_cancel()
@@ -84,14 +96,16 @@ def _faster_voice(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
     """Last resort: a same-engine, same-gender voice that speaks faster natively. A voice change
     mid-speaker is audible, so it is kept only when it at least halves the overflow: losing the
     last words to the fade-out is worse than a different timbre (measured: CER 0.15 -> 0.0)."""
-    current = current_voice(ctx, seg)
-    pool = [v for v in ctx.voices.voices(language=ctx.tgt, engine=current.engine)
-            if v.id != current.id and v.gender == current.gender]
-    pool.sort(key=lambda v: (-v.quality, v.id))
     best = Snapshot.take(seg, ctx.out_dir)
-    for voice in pool[:2]:
+    for voice in _faster_pool(ctx, current_voice(ctx, seg)):
         ctx.dubber.check_cancel()
         before = best.values["overflow"] or 0.0
+        predicted = _predicted_overflow(ctx, window, voice, seg.translation or "")
+        if predicted is not None and predicted > max(PREDICTION_SLACK_S, 0.5 * before):
+            q["repairs"].append({"check": FLAG_OVERFLOW, "action": f"faster_voice:{voice.id}",
+                                 "before": round(before, 3), "predicted": round(predicted, 3),
+                                 "kept": False, "result": "predicted not to fit; not synthesized"})
+            continue
         render(ctx, seg, window, voice, seg.translation or "")
         kept = fits(ctx, seg) or (seg.overflow or 0.0) <= 0.5 * before
         q["repairs"].append({"check": FLAG_OVERFLOW, "action": f"faster_voice:{voice.id}",
@@ -101,3 +115,43 @@ def _faster_voice(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
             if fits(ctx, seg):
                 return
         best.restore(seg, ctx.out_dir)
+
+
+def _faster_pool(ctx: Context, current) -> list:
+    pool = [v for v in ctx.voices.voices(language=ctx.tgt, engine=current.engine)
+            if v.id != current.id and v.gender == current.gender]
+    pool.sort(key=lambda v: (-v.quality, v.id))
+    return pool[:2]
+
+
+def render_deferred(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
+    """Render a line that synthesis left to this stage because its engine predicted it would not
+    fit. Text and voice are chosen by prediction, with the same preferences as the repairs above
+    (meaning-preserving shorter renderings, then a faster voice only if it at least halves the
+    overflow), so the line is synthesized once instead of once plus once per repair."""
+    seg.metrics.pop("render_deferred", None)
+    voice = current_voice(ctx, seg)
+    text = (seg.translation or "").strip()
+    before = _predicted_overflow(ctx, window, voice, text)
+    chosen: list[dict] = []
+    if before is not None and before > PREDICTION_SLACK_S:
+        scored = [(_predicted_overflow(ctx, window, voice, t), label, t)
+                  for label, t in _shorter_candidates(ctx, seg, engines=True)]
+        scored = [item for item in scored if item[0] is not None]
+        fitting = [item for item in scored if item[0] <= PREDICTION_SLACK_S]
+        pick = fitting[0] if fitting else min(scored, default=None, key=lambda item: item[0])
+        overflow = before
+        if pick is not None and pick[0] < before:
+            overflow, label, text = pick
+            chosen.append({"check": FLAG_OVERFLOW, "action": label, "text": text})
+        if overflow > PREDICTION_SLACK_S:
+            for other in _faster_pool(ctx, voice):
+                predicted = _predicted_overflow(ctx, window, other, text)
+                if predicted is not None and predicted <= max(PREDICTION_SLACK_S, 0.5 * overflow):
+                    voice = other
+                    chosen.append({"check": FLAG_OVERFLOW, "action": f"faster_voice:{other.id}"})
+                    break
+    render(ctx, seg, window, voice, text)
+    for repair in chosen:  # decided before synthesis: "before" is the prediction for the original
+        q["repairs"].append(repair | {"before": round(before or 0.0, 3), "after": seg.overflow,
+                                      "tempo": seg.tempo, "kept": True, "predicted": True})

@@ -134,15 +134,16 @@ def _smooth_turns(group: list[Chunk], cents: _Cents) -> None:
 def _make_line(seg: Segment, chunks: list[Chunk], first: bool, last: bool) -> Segment:
     words = [w for c in chunks for w in c.words]
     if not words or (first and last):
-        return seg.model_copy(update={"words": list(seg.words)})
+        return seg.model_copy(deep=True)
     joiner = "" if any(w.text.startswith(" ") for w in words) else " "
     text = joiner.join(w.text for w in words).strip()
     start = seg.start if first else words[0].start
     end = seg.end if last else words[-1].end
-    # A split line no longer matches any translation/dub made for the whole segment.
+    # A split line no longer matches any translation/dub made for the whole segment, and gets
+    # metrics of its own (a shallow copy would share one dict between the halves).
     return seg.model_copy(
         update={"start": start, "end": end, "text": text, "words": words, "translation": None,
-                "audio": None, "audio_key": None, "dub_start": None, "dub_end": None}
+                "audio": None, "audio_key": None, "dub_start": None, "dub_end": None, "metrics": {}}
     )
 
 
@@ -273,7 +274,7 @@ def _finish(lines: list[tuple[Segment, list[Chunk], int]], first_id: int) -> Dia
     secs: dict[str, float] = {}
     for k, (seg, run, lab) in enumerate(lines):
         name = names[lab]
-        out.append(seg.model_copy(update={"id": first_id + k, "speaker": name}))
+        out.append(seg.model_copy(update={"id": first_id + k, "speaker": name}, deep=True))
         speech = speech_seconds(seg)
         sums[name] = sums.get(name, 0) + _run_embedding(run) * max(speech, 1e-3)
         secs[name] = secs.get(name, 0.0) + speech

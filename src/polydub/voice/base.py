@@ -45,3 +45,9 @@ class TTSEngine(ABC):
     @abstractmethod
     def synthesize(self, text: str, voice: Voice, speed: float = 1.0) -> Audio:
         """Speak `text` with `voice`; speed > 1 is faster. Returns mono float32 audio."""
+
+    def predict_duration(self, text: str, voice: Voice, speed: float = 1.0) -> float | None:
+        """Seconds `synthesize` would return, without synthesizing, as an upper bound that is
+        close (timing plans each line's speed with it, so it is synthesized once).
+        None when the engine cannot tell; timing then measures a first rendering."""
+        return None

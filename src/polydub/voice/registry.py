@@ -129,6 +129,11 @@ class VoiceRegistry:
             audio = adapt(audio, Adaptation.from_dict(voice.extra["adaptation"]))
         return audio
 
+    def predict_duration(self, text: str, voice: Voice | str, speed: float = 1.0) -> float | None:
+        # Adaptation (Praat PSOLA) keeps the duration, so the base engine's answer holds.
+        voice = self.get_voice(voice) if isinstance(voice, str) else voice
+        return self.engine_for(voice).predict_duration(text, voice, speed=speed)
+
     # ---------------------------------------------------------------- reporting
     def describe(self) -> list[dict]:
         """One row per engine for `polydub models`."""

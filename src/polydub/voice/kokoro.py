@@ -54,6 +54,12 @@ BEST: dict[str, int] = {
     "em_alex": 4, "im_nicola": 4, "pm_alex": 4, "hm_omega": 4,
 }
 
+# Cross-lingual pairs whose accent costs intelligibility, measured 2026-11-29 (4 sentences per
+# voice, Whisper base round trip): English timbres speaking French reach CER 0.08-0.37 (mean ~0.2),
+# Spanish, Italian and Portuguese ones 0.01-0.07; into es, it and pt every timbre tried stays <= 0.08.
+# Target language -> voice-file prefixes (source languages) not offered for matching.
+ACCENTED: dict[str, str] = {"fr": "ab"}
+
 # espeak IPA -> Kokoro symbols (misaki's EspeakG2P table; tie '^' marks diphthongs/affricates).
 _E2M = {"a^ɪ": "I", "a^ʊ": "W", "d^z": "ʣ", "d^ʒ": "ʤ", "e^ɪ": "A", "o^ʊ": "O", "ə^ʊ": "Q",
         "s^s": "S", "t^s": "ʦ", "t^ʃ": "ʧ", "ɔ^ɪ": "Y"}
@@ -143,8 +149,11 @@ class KokoroEngine(TTSEngine):
         if target is None or language == "ja" or voice.language == language:
             return None
         base = voice.name.split("@")[0]
+        # An accent too strong to be understood keeps the variant usable by name but ranks it
+        # below the voices that voice matching considers (quality < 2).
+        quality = 1 if base[0] in ACCENTED.get(language, "") else 2
         return Voice(id=f"kokoro:{base}@{language}", engine=self.name, language=language,
-                     name=f"{base}@{language}", gender=voice.gender, quality=2,
+                     name=f"{base}@{language}", gender=voice.gender, quality=quality,
                      extra={"path": voice.extra.get("path"), "espeak": target, "accent": voice.extra.get("espeak")})
 
     # ---------------------------------------------------------------- loading

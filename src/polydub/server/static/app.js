@@ -115,7 +115,7 @@ function setupUpload() {
 
 // ---------------------------------------------------------------- job page
 async function openJob(id) {
-  state.jobId = id; state.segments = null;
+  state.jobId = id; state.segments = null; state.lastStatus = null;
   $("#player").removeAttribute("src");
   ["#player-panel", "#segments-panel", "#files-panel"].forEach(s => { $(s).hidden = true; });
   try { renderJob(await api(`/api/jobs/${id}`)); } catch (e) { showError(e.message); return; }
@@ -165,8 +165,12 @@ function renderJob(job) {
   const err = $("#job-error"); err.hidden = !job.error; err.textContent = job.error ? `${job.error.message}` : "";
   if (!state.timeline || !Object.keys(state.timeline).length) { state.timeline = {}; Object.keys(job.stage_seconds || {}).forEach(s => { state.timeline[s] = "done"; }); if (job.status === "done") STAGES.forEach(s => { state.timeline[s] = "done"; }); }
   drawTimeline();
-  if (job.status === "done") { showPlayer(job); loadSegments(); loadFiles(job); $("#render-note").textContent = ""; }
-  else if (job.status !== "queued" && job.status !== "running" && job.output) { loadFiles(job); }
+  // Once per arrival at "done": the done event and the job fetch can both deliver it, and a second
+  // reload would wipe a line the user has just started editing (and its "Saved" note).
+  const arrived = job.status === "done" && state.lastStatus !== "done";
+  state.lastStatus = job.status;
+  if (arrived) { showPlayer(job); loadSegments(); loadFiles(job); $("#render-note").textContent = ""; }
+  else if (job.status !== "done" && !active && job.output) { loadFiles(job); }
 }
 
 function fileUrl(name, download) { return `/api/jobs/${state.jobId}/files/${name.split("/").map(encodeURIComponent).join("/")}${tokenQuery()}${download ? (state.token ? "&" : "?") + "download=true" : ""}`; }

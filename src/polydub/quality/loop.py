@@ -161,9 +161,10 @@ def _note_unrepaired(q: dict) -> None:
             q["repairs"].append({"check": flag, "action": "none", "result": _NO_REPAIR.get(flag, "flagged")})
 
 
-def repair_text_and_timing(ctx: Context, seg: Segment, window: Window) -> dict:
+def repair_text_and_timing(ctx: Context, seg: Segment, window: Window) -> tuple[dict, bool]:
     """First pass over a line: translation sanity and overflow repairs, which need no listening.
-    Returns the line's quality dict, carrying over measurements that are still valid."""
+    Returns the line's quality dict, carrying over measurements that are still valid, and whether
+    the line changed since it was last checked."""
     old = dict(seg.metrics.get("quality") or {})
     unchanged = old.get("audio_key") == seg.audio_key and old.get("bt_key") == \
         value_key(seg.text, seg.translation, ctx.src, ctx.tgt)
@@ -171,24 +172,24 @@ def repair_text_and_timing(ctx: Context, seg: Segment, window: Window) -> dict:
                                                     "backtranslation", "backtranslation_score") if k in old}
     q.setdefault("repairs", [])
     deferred = bool(seg.metrics.get("render_deferred"))
-    q["_changed"] = deferred or not unchanged
+    changed = deferred or not unchanged
     if not ctx.th.repair:
         if deferred:
             render(ctx, seg, window, current_voice(ctx, seg), seg.translation or "")
-        return q
+        return q, changed
     if deferred or (not unchanged and seg.audio):
         if ctx.th.backtranslation:
             _repair_translation(ctx, seg, window, q)
         if seg.metrics.get("render_deferred"):  # the translation repair may have rendered it
             render_deferred(ctx, seg, window, q)
         repair_overflow(ctx, seg, window, q)
-    return q
+    return q, changed
 
 
-def listen_and_finish(ctx: Context, seg: Segment, window: Window, q: dict) -> dict:
+def listen_and_finish(ctx: Context, seg: Segment, window: Window, q: dict, changed: bool) -> dict:
     """Second pass, after the audio of all lines was transcribed in batches: intelligibility
     repairs, the final measurement of the line as it will be mixed, and its flags."""
-    if q.pop("_changed", True) and ctx.th.repair and seg.audio:
+    if changed and ctx.th.repair and seg.audio:
         _repair_intelligibility(ctx, seg, window, q)
     if ctx.th.backtranslation:
         _bt_score(ctx, seg, q)
@@ -227,13 +228,13 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
         dubber.progress("quality", 0.5 * (n + 1) / total, f"timing and translation, line {n + 1}/{total}")
     # Listening comes after every text and timing repair, so each line's final audio is
     # transcribed once, in a few batched Whisper calls.
-    stale = [(s.audio_key, ctx.out_dir / s.audio) for s, q in zip(segments, drafts, strict=True)
+    stale = [(s.audio_key, ctx.out_dir / s.audio) for s, (q, _changed) in zip(segments, drafts, strict=True)
              if s.audio and s.audio_key and (s.translation or "").strip() and q.get("audio_key") != s.audio_key]
     dubber.progress("quality", 0.5, f"transcribing {len(stale)} dubbed lines")
     ctx.tools.prefetch(stale, ctx.tgt)
-    for n, (seg, window, q) in enumerate(zip(segments, windows, drafts, strict=True)):
+    for n, (seg, window, (q, changed)) in enumerate(zip(segments, windows, drafts, strict=True)):
         dubber.check_cancel()
-        seg.metrics["quality"] = listen_and_finish(ctx, seg, window, q)
+        seg.metrics["quality"] = listen_and_finish(ctx, seg, window, q, changed)
         dubber.progress("quality", 0.5 + 0.5 * (n + 1) / total, f"checked line {n + 1}/{total}")
     for message in ctx.tools.warnings:
         if message not in project.warnings:

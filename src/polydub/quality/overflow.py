@@ -37,17 +37,32 @@ def _predicted_overflow(ctx: Context, window: Window, voice, text: str) -> float
     return predicted_overflow(ctx.voices, voice, text, window, ctx.policy)
 
 
+def _predicted_choices(ctx: Context, window: Window, voice, candidates: list[tuple[str, str]],
+                       overflow_now: float) -> list[tuple[float, str, str]] | None:
+    """(predicted overflow, label, text) of the candidates predicted to fit, in their order; when
+    none does, the one that overflows least if it beats `overflow_now`. None when the engine
+    cannot predict every candidate."""
+    scored = [(_predicted_overflow(ctx, window, voice, text), label, text) for label, text in candidates]
+    if not scored or any(over is None for over, _, _ in scored):
+        return None
+    fitting = [item for item in scored if item[0] <= PREDICTION_SLACK_S]
+    least = min(scored, key=lambda item: item[0])
+    return fitting or ([least] if least[0] < overflow_now else [])
+
+
+def _halves_overflow(predicted: float | None, before: float) -> bool:
+    """A faster voice is worth its timbre change only if it fits or at least halves the overflow."""
+    return predicted is not None and predicted <= max(PREDICTION_SLACK_S, 0.5 * before)
+
+
 def _likely_to_fit(ctx: Context, seg: Segment, window: Window, candidates: list[tuple[str, str]]
                    ) -> list[tuple[str, str]]:
     """Candidates short enough to fit (each try costs a synthesis): by the engine's prediction
     when it has one, else estimated from characters per second of the current rendering; when
     none fits, only the one that overflows least is worth a try."""
-    voice = current_voice(ctx, seg)
-    predicted = [(_predicted_overflow(ctx, window, voice, text), (label, text)) for label, text in candidates]
-    if predicted and all(over is not None for over, _ in predicted):
-        fitting = [c for over, c in predicted if over <= PREDICTION_SLACK_S]
-        least = min(predicted, key=lambda item: item[0])
-        return fitting or ([least[1]] if least[0] < (seg.overflow or 0.0) else [])
+    choices = _predicted_choices(ctx, window, current_voice(ctx, seg), candidates, seg.overflow or 0.0)
+    if choices is not None:
+        return [(label, text) for _over, label, text in choices]
     current = len((seg.translation or "").strip()) or 1
     spoken = max(1e-3, (seg.dub_end or 0.0) - (seg.dub_start or 0.0))
     budget = current * spoken / (spoken + (seg.overflow or 0.0)) * 1.02  # 2 %: Kokoro's own error
@@ -101,7 +116,7 @@ def _faster_voice(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
         ctx.dubber.check_cancel()
         before = best.values["overflow"] or 0.0
         predicted = _predicted_overflow(ctx, window, voice, seg.translation or "")
-        if predicted is not None and predicted > max(PREDICTION_SLACK_S, 0.5 * before):
+        if predicted is not None and not _halves_overflow(predicted, before):
             q["repairs"].append({"check": FLAG_OVERFLOW, "action": f"faster_voice:{voice.id}",
                                  "before": round(before, 3), "predicted": round(predicted, 3),
                                  "kept": False, "result": "predicted not to fit; not synthesized"})
@@ -129,25 +144,19 @@ def render_deferred(ctx: Context, seg: Segment, window: Window, q: dict) -> None
     fit. Text and voice are chosen by prediction, with the same preferences as the repairs above
     (meaning-preserving shorter renderings, then a faster voice only if it at least halves the
     overflow), so the line is synthesized once instead of once plus once per repair."""
-    seg.metrics.pop("render_deferred", None)
     voice = current_voice(ctx, seg)
     text = (seg.translation or "").strip()
     before = _predicted_overflow(ctx, window, voice, text)
     chosen: list[dict] = []
     if before is not None and before > PREDICTION_SLACK_S:
-        scored = [(_predicted_overflow(ctx, window, voice, t), label, t)
-                  for label, t in _shorter_candidates(ctx, seg, engines=True)]
-        scored = [item for item in scored if item[0] is not None]
-        fitting = [item for item in scored if item[0] <= PREDICTION_SLACK_S]
-        pick = fitting[0] if fitting else min(scored, default=None, key=lambda item: item[0])
+        choices = _predicted_choices(ctx, window, voice, _shorter_candidates(ctx, seg, engines=True), before)
         overflow = before
-        if pick is not None and pick[0] < before:
-            overflow, label, text = pick
+        if choices:
+            overflow, label, text = choices[0]
             chosen.append({"check": FLAG_OVERFLOW, "action": label, "text": text})
         if overflow > PREDICTION_SLACK_S:
             for other in _faster_pool(ctx, voice):
-                predicted = _predicted_overflow(ctx, window, other, text)
-                if predicted is not None and predicted <= max(PREDICTION_SLACK_S, 0.5 * overflow):
+                if _halves_overflow(_predicted_overflow(ctx, window, other, text), overflow):
                     voice = other
                     chosen.append({"check": FLAG_OVERFLOW, "action": f"faster_voice:{other.id}"})
                     break

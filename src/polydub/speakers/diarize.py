@@ -274,7 +274,7 @@ def _finish(lines: list[tuple[Segment, list[Chunk], int]], first_id: int) -> Dia
     secs: dict[str, float] = {}
     for k, (seg, run, lab) in enumerate(lines):
         name = names[lab]
-        out.append(seg.model_copy(update={"id": first_id + k, "speaker": name}, deep=True))
+        out.append(seg.model_copy(update={"id": first_id + k, "speaker": name}))  # seg is _make_line's copy
         speech = speech_seconds(seg)
         sums[name] = sums.get(name, 0) + _run_embedding(run) * max(speech, 1e-3)
         secs[name] = secs.get(name, 0.0) + speech

@@ -299,13 +299,15 @@ class KokoroEngine(TTSEngine):
             self._duration_cache[key] = np.asarray(raw, dtype=np.float32).ravel()
         return np.clip(np.round(self._duration_cache[key] / speed), 1, None)
 
-    def _edge_silence(self, chunks: list[str], frames: list[np.ndarray]) -> tuple[int, int]:
-        """Samples of silence to cut at the start and end: the pad tokens and edge punctuation
-        (exactly known from the durations, unlike an energy threshold, so a line's length is
-        known before it is synthesized), minus a short margin."""
+    def _layout(self, chunks: list[str], voice: Voice, speed: float) -> tuple[int, int, int]:
+        """(samples the model will output, samples of silence to cut at the start, at the end).
+        The cut is the pad tokens and edge punctuation, minus a short margin: exactly known from
+        the durations, unlike an energy threshold, so a line's length is known beforehand."""
+        frames = [self._frames(ps, voice, speed) for ps in chunks]
         lead = _edge_frames(chunks[0], frames[0], from_end=False)
         trail = _edge_frames(chunks[-1], frames[-1], from_end=True)
-        return (max(0, lead - LEAD_KEEP_FRAMES) * SAMPLES_PER_FRAME,
+        return (int(sum(f.sum() for f in frames)) * SAMPLES_PER_FRAME,
+                max(0, lead - LEAD_KEEP_FRAMES) * SAMPLES_PER_FRAME,
                 max(0, trail - TRAIL_KEEP_FRAMES) * SAMPLES_PER_FRAME)
 
     def predict_duration(self, text: str, voice: Voice, speed: float = 1.0) -> float | None:
@@ -320,10 +322,7 @@ class KokoroEngine(TTSEngine):
             return None
         if not chunks:
             return short_silence(SAMPLE_RATE).duration
-        speed = _clamp_speed(speed)
-        frames = [self._frames(ps, voice, speed) for ps in chunks]
-        lead, trail = self._edge_silence(chunks, frames)
-        total = int(sum(f.sum() for f in frames)) * SAMPLES_PER_FRAME
+        total, lead, trail = self._layout(chunks, voice, _clamp_speed(speed))
         if lead + trail >= total:
             return None  # synthesize falls back to an energy trim: not predictable
         return (total - lead - trail) / SAMPLE_RATE
@@ -341,7 +340,7 @@ class KokoroEngine(TTSEngine):
         samples = np.clip(np.concatenate(chunks), -1.0, 1.0)
         if self._durations is None:
             return trim_silence(Audio(samples, SAMPLE_RATE))
-        lead, trail = self._edge_silence(pieces, [self._frames(ps, voice, speed) for ps in pieces])
+        _total, lead, trail = self._layout(pieces, voice, speed)
         if lead + trail >= len(samples):  # nothing but punctuation: keep what the model said
             return trim_silence(Audio(samples, SAMPLE_RATE))
         return trim_silence(Audio(samples[lead: len(samples) - trail], SAMPLE_RATE), pad=0.05, end=False)

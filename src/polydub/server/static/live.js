@@ -160,7 +160,8 @@ function drawChart() {
   const y = v => h - pad - (v / top) * (h - 2 * pad);
   g.fillStyle = g.strokeStyle = css.getPropertyValue("--muted") || "#666";
   g.font = "12px system-ui";
-  for (const v of [0, 1000, 2000]) { g.fillText(`${v / 1000} s`, 2, y(v) + 4); }
+  const tick = [500, 1000, 2000, 5000, 10000, 20000, 60000].find(t => t >= top / 4) || 60000;
+  for (let v = 0; v <= top; v += tick) { g.fillText(`${v / 1000} s`, 2, y(v) + 4); }
   g.setLineDash([5, 4]); g.beginPath(); g.moveTo(pad, y(1000)); g.lineTo(w - 5, y(1000)); g.stroke(); g.setLineDash([]);
   if (!data.length) return;
   const step = (w - pad - 10) / Math.max(1, data.length - 1);

@@ -126,11 +126,20 @@ def _sounddevice():
     return sounddevice
 
 
+def _no_device(exc: Exception, what: str) -> PolydubError:
+    return PolydubError(f"no usable audio {what} device: {exc}",
+                        "check the sound settings (PortAudio sees no device), or dub a file instead")
+
+
 def _stream_mic(session) -> None:
     sd = _sounddevice()
+    try:
+        stream = sd.RawInputStream(samplerate=16000, channels=1, dtype="int16", blocksize=int(16000 * CHUNK_S),
+                                   callback=lambda data, frames, t, status: session.feed(bytes(data)))
+    except Exception as exc:  # sounddevice.PortAudioError: no device, or it refuses the format
+        raise _no_device(exc, "input") from None
     console.print("[bold]listening[/bold] (Ctrl-C to stop)")
-    with sd.RawInputStream(samplerate=16000, channels=1, dtype="int16", blocksize=int(16000 * CHUNK_S),
-                           callback=lambda data, frames, t, status: session.feed(bytes(data))):
+    with stream:
         while True:
             time.sleep(0.2)
 
@@ -144,6 +153,10 @@ class _Player:
 
         self.sd = _sounddevice()
         self.rate = rate
+        try:
+            self.sd.check_output_settings(samplerate=rate, channels=1, dtype="int16")
+        except Exception as exc:  # sounddevice.PortAudioError
+            raise _no_device(exc, "output") from None
         self.queue: queue.Queue[bytes | None] = queue.Queue()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()

@@ -116,6 +116,7 @@ class LiveEngines:
                         if target != "en" or prefer:
                             raise
                         self._translators[key] = WHISPER_TRANSLATE
+                    _keep_warm(self._translators[key], source, target)
             return self._translators[key]
 
     def translate(self, translator, lines: Sequence[str], source: str, target: str) -> list[str]:
@@ -153,6 +154,16 @@ class LiveEngines:
         tone = Audio(silence + 0.1 * np.sin(np.arange(16000) / 5.0, dtype=np.float32), 16000)
         # The first new speaker would otherwise pay for parselmouth's import and the gender model's fit.
         likely_gender(tone, self.embedder.embed(tone), self.voices, self.embedder)
+
+
+def _keep_warm(translator, source: str, target: str) -> None:
+    """Engines that start a process per call (Apertium) keep the next one started: lines come one by one."""
+    links = getattr(translator, "links", None)
+    hops = [(links[0], source, translator.pivot), (links[1], translator.pivot, target)] if links else \
+        [(translator, source, target)]
+    for engine, a, b in hops:
+        if hasattr(engine, "warm"):
+            engine.warm(a, b)
 
 
 _SHARED: LiveEngines | None = None

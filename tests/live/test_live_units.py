@@ -316,3 +316,33 @@ def test_closing_mid_line_stops_the_worker_and_counts_the_line():
     assert session.describe()["abandoned"] >= 1
     with pytest.raises(LiveInputError, match="closed"):
         session.feed(b"\0\0")
+
+
+def test_apertium_keeps_its_next_process_started_for_live_lines():
+    from polydub.translation.apertium import ApertiumTranslator
+
+    engine = ApertiumTranslator()
+    if not engine.is_available() or ("pt", "es") not in engine.pairs():
+        pytest.skip("Apertium pt-es is not installed")
+    mode = engine._pairs_to_modes()[("pt", "es")]
+    fresh = engine.translate(["Olá a todos, obrigado por virem."], "pt", "es")
+    engine.warm("pt", "es")
+    waiting = engine._standby[mode]
+    assert waiting.poll() is None  # started, waiting for its text
+    assert engine.translate(["Olá a todos, obrigado por virem."], "pt", "es") == fresh
+    assert engine._standby[mode] is not waiting and engine._standby[mode].poll() is None
+
+
+def test_microphone_without_sounddevice_or_device_says_what_to_do(capsys):
+    from polydub.cli import main
+
+    try:
+        import sounddevice
+
+        if len(sounddevice.query_devices()):
+            pytest.skip("this machine has audio devices")
+    except (ImportError, OSError):
+        pass  # not installed: the message says how to install it
+    assert main(["live", "mic", "--to", "es"]) == 2
+    err = capsys.readouterr().err
+    assert "what to do" in err and ("sounddevice" in err or "audio" in err)

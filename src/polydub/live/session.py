@@ -259,9 +259,10 @@ class LiveSession:
     def _process(self, job: _Job) -> None:
         cfg, t = self.config, {}
         job.started = time.monotonic()
+        cpu = {"start": time.process_time()}
         embedding = self._side.submit(self.tracker.embed, job.cut.audio) if self.tracker.preserve_voice else None
         result = self._transcribe(job)
-        t["asr"] = time.monotonic()
+        t["asr"], cpu["asr"] = time.monotonic(), time.process_time()
         if not self._live(job):
             return
         text = result.text
@@ -284,7 +285,7 @@ class LiveSession:
                                    natural)
             if not plan.abandon:
                 first_audio = self._synthesize(job, clauses[0], voice, plan.tempo)
-        t["tts"] = time.monotonic()
+        t["tts"], cpu["tts"] = time.monotonic(), time.process_time()
         if not self._await_end(job):
             return
         self.tracker.commit(decision)
@@ -310,7 +311,7 @@ class LiveSession:
                 return
             self._send_audio(job, n, len(clauses), self._synthesize(job, clause, voice, plan.tempo),
                              plan.tempo, decision.speaker.id)
-        self._report(job, t, plan, lag, result, decision.speaker.id)
+        self._report(job, t, plan, lag, result, decision.speaker.id, cpu)
 
     def _send_audio(self, job: _Job, n: int, count: int, audio: Audio, tempo: float, speaker: str) -> float:
         plays_at = self.pacer.played(self._session_time(job, time.monotonic()), audio.duration)
@@ -321,7 +322,7 @@ class LiveSession:
         self.stats.dub_seconds += audio.duration
         return plays_at
 
-    def _report(self, job: _Job, t: dict, plan, lag: float, result, speaker: str) -> None:
+    def _report(self, job: _Job, t: dict, plan, lag: float, result, speaker: str, cpu: dict) -> None:
         def ms(a: float, b: float) -> int:
             return int(round(1000 * (b - a)))
 
@@ -333,6 +334,9 @@ class LiveSession:
             "speaker_ms": ms(t["mt"], t["speaker"]), "tts_first_ms": ms(t["speaker"], t["tts"]),
             "asr_done_ms": ms(vad_end, t["asr"]), "mt_done_ms": ms(vad_end, t["mt"]),
             "first_audio_ms": ms(vad_end, t["first"]), "total_ms": ms(vad_end, time.monotonic()),
+            # CPU seconds of the whole process (all sessions and threads): with one session, what the
+            # line's recognition and its way to the first sound cost, independent of other load
+            "asr_cpu_ms": ms(cpu["start"], cpu["asr"]), "first_audio_cpu_ms": ms(cpu["start"], cpu["tts"]),
             "tempo": plan.tempo, "backlog_s": round(plan.backlog, 3), "lag_s": round(lag, 3),
             "asr_model": self.asr_model, "asr_window_s": result.window_seconds, "language": result.language,
         }

@@ -11,7 +11,7 @@ from polydub.live import LiveConfig, LiveEngines, LiveSession
 from polydub.live.pcm import float_to_pcm16
 from polydub.live.recorder import LiveRecorder
 from polydub.media.decode import decode_audio, decode_for_asr
-from polydub.quality.metrics import cer
+from polydub.quality.metrics import cer, edit_distance
 from polydub.speakers.profiles import ProfileStore
 from polydub.speech.asr import WhisperRecognizer
 from tests.conftest import media_file
@@ -41,13 +41,7 @@ def _words(text: str) -> list[str]:
 
 
 def _wer(ref: list[str], hyp: list[str]) -> float:
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1] / max(1, len(ref))
+    return edit_distance(ref, hyp) / max(1, len(ref))
 
 
 def test_stream_gives_the_file_pipelines_lines_and_an_intelligible_spanish_dub(engines):
@@ -95,7 +89,7 @@ def test_two_speakers_keep_two_distinct_voices(engines):
         return samples[int(a * 16000):int(b * 16000)]
 
     turns = [("jfk", part(jfk, 0.0, 2.4)), ("katie", part(katie, 0.0, 4.8)), ("jfk", part(jfk, 5.1, 7.8)),
-             ("katie", part(katie, 4.9, 8.0)), ("jfk", part(jfk, 7.9, 11.0))]
+             ("katie", part(katie, 4.9, 8.0))]
     stream = np.concatenate([np.concatenate([t, pause]) for _, t in turns])
     recorder = LiveRecorder()
     session = LiveSession(LiveConfig(target_language="es", source_language="en", realtime=False), recorder, engines)

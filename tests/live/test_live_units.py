@@ -133,7 +133,7 @@ def test_pacing_speeds_up_when_behind_and_abandons_beyond_the_lag_limit():
     assert second.start == pytest.approx(6.5) and second.lag == pytest.approx(3.5)
     pacer.played(6.5, 10.0)
     third = pacer.plan(ready_at=4.0, source_start=3.2, source_end=3.5, natural_seconds=1.0)
-    assert third.abandon and "behind" in third.reason and pacer.abandoned == 1
+    assert third.abandon and "behind" in third.reason
 
 
 def test_clauses_start_short_and_keep_every_word():

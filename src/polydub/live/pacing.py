@@ -32,7 +32,6 @@ class Pacer:
         self.policy = policy or PacingPolicy()
         self.play_end = 0.0  # when everything scheduled so far has finished playing
         self.max_lag = 0.0
-        self.abandoned = 0
 
     def plan(self, ready_at: float, source_start: float, source_end: float,
              natural_seconds: float | None) -> LinePlan:
@@ -42,7 +41,6 @@ class Pacer:
         start = max(ready_at, self.play_end)
         lag = start - source_end
         if lag > p.max_lag_s:
-            self.abandoned += 1
             return LinePlan(1.0, start, lag, backlog, abandon=True,
                             reason=f"the dub is {lag:.1f} s behind the speech (limit {p.max_lag_s:.0f} s)")
         tempo = 1.0

@@ -215,6 +215,12 @@ class LiveSession:
     def _live(self, job: _Job) -> bool:
         return not job.cancelled and self.state != "closed"
 
+    def _dropped(self, job: _Job) -> None:
+        """A line stopped half-way: counted as abandoned if it was real (its end confirmed) and the
+        session was closed under it; an early start voided by more speech is not a line."""
+        if self.state == "closed" and not job.cancelled and job.final_at is not None:
+            self.stats.abandoned += 1
+
     def _await_end(self, job: _Job) -> bool:
         """Wait until a line started early is confirmed (True) or voided (False)."""
         while not job.confirmed.wait(0.05):
@@ -264,7 +270,7 @@ class LiveSession:
         result = self._transcribe(job)
         t["asr"], cpu["asr"] = time.monotonic(), time.process_time()
         if not self._live(job):
-            return
+            return self._dropped(job)
         text = result.text
         if not text:  # noise or music: report it once the end is certain, never as a speaker
             if self._await_end(job):
@@ -287,7 +293,7 @@ class LiveSession:
                 first_audio = self._synthesize(job, clauses[0], voice, plan.tempo)
         t["tts"], cpu["tts"] = time.monotonic(), time.process_time()
         if not self._await_end(job):
-            return
+            return self._dropped(job)
         self.tracker.commit(decision)
         times = self._times(job)
         if decision.is_new:
@@ -308,7 +314,7 @@ class LiveSession:
         lag = first_sent - job.cut.speech_end_s
         for n, clause in enumerate(clauses[1:], start=1):
             if not self._live(job):
-                return
+                return self._dropped(job)
             self._send_audio(job, n, len(clauses), self._synthesize(job, clause, voice, plan.tempo),
                              plan.tempo, decision.speaker.id)
         self._report(job, t, plan, lag, result, decision.speaker.id, cpu)

@@ -53,7 +53,10 @@ class LiveSocket:
     # -- the connection ------------------------------------------------------------------------
     async def run(self) -> None:
         if not websocket_token_ok(self.ws):
-            await self.ws.close(code=4401, reason="unauthorized: pass ?token=<token>")
+            # Accepted first: a browser only sees the code and reason of a close after the handshake
+            # (a refused handshake is reported to page scripts as a bare 1006).
+            await self.ws.accept()
+            await self.ws.close(code=4401, reason="unauthorized: this server needs ?token=<token>")
             return
         await self.ws.accept()
         self.pipe = EventPipe(asyncio.get_running_loop())

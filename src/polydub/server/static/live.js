@@ -66,6 +66,7 @@ async function start(e) {
     $("#live-stop").disabled = false;
     status(mode === "mic" ? "Listening…" : "Playing and dubbing…");
   } catch (err) {
+    if (/unauthorized/.test(err.message)) $("#token-box").hidden = false;
     showError(`Could not start: ${err.message}`);
     teardown();
   }

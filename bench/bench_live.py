@@ -100,8 +100,9 @@ def source_audio(clips) -> np.ndarray:
     return np.concatenate([np.concatenate([decode_for_asr(MEDIA / c).samples, gap]) for c in clips])
 
 
-async def stream_session(base: str, samples: np.ndarray, options: dict) -> list[dict]:
-    """Stream at real-time pace; returns one record per dubbed line (client latency + server metrics)."""
+async def stream_session(base: str, samples: np.ndarray, options: dict, drain_s: float = 300.0) -> list[dict]:
+    """Stream at real-time pace; returns one record per line (client latency + server metrics). Lines not
+    dubbed within `drain_s` after the end of the stream are returned as they are (marked unfinished)."""
     import websockets
 
     pcm = float_to_pcm16(np.concatenate([samples, np.zeros(int(16000 * 1.5), dtype=np.float32)]))
@@ -139,7 +140,11 @@ async def stream_session(base: str, samples: np.ndarray, options: dict) -> list[
                 await asyncio.sleep(delay)
             await ws.send(pcm[i:i + block])
         await ws.send(json.dumps({"type": "stop"}))
-        await asyncio.wait_for(task, 600)
+        try:
+            await asyncio.wait_for(task, drain_s)
+        except asyncio.TimeoutError:
+            for line in lines.values():
+                line.setdefault("unfinished", "metrics" not in line)
     out = []
     for line in lines.values():
         if "first_byte" in line:
@@ -150,8 +155,13 @@ async def stream_session(base: str, samples: np.ndarray, options: dict) -> list[
 
 def run_pair(base: str, key: str, sessions: int) -> dict:
     label, source, target, clips, extra = PAIRS[key]
-    samples = source_audio(clips)
     options = {"target_language": target, "source_language": source, "max_lag_s": MAX_LAG_S, **extra}
+    if sessions > 1:
+        # Several sessions on 2 cores may not keep up with real time: they run as a user would run them
+        # (lines more than 12 s behind are abandoned and counted), on the first two clips only.
+        clips = clips[:2] if isinstance(clips, list) else clips
+        options.pop("max_lag_s")
+    samples = source_audio(clips)
 
     async def all_sessions():
         return await asyncio.gather(*(stream_session(base, samples, options) for _ in range(sessions)))
@@ -170,6 +180,7 @@ def run_pair(base: str, key: str, sessions: int) -> dict:
             **{k: med(k) for k in ("vad_ms", "asr_ms", "mt_ms", "tts_first_ms", "speaker_ms", "queue_ms",
                                    "asr_cpu_ms", "first_audio_cpu_ms")},
             "abandoned": sum(1 for r in results if r.get("abandoned")),
+            "unfinished": sum(1 for r in results if r.get("unfinished")),
             "asr_model": done[0]["metrics"]["asr_model"] if done else "",
             "speculative": sum(1 for r in done if r["metrics"]["speculative"])}
 
@@ -184,10 +195,12 @@ def print_table(rows: list[dict], load: tuple[float, float, float]) -> None:
     print("| pair | sessions | lines | median ms | p95 ms | VAD ms | ASR ms | MT ms | first TTS ms | queue ms "
           "| CPU ms to first sound | abandoned | ASR model |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    # "abandoned" also counts lines still unfinished when the bench stopped waiting
     for r in rows:
         print(f"| {r['pair']} | {r['sessions']} | {r['lines']} | {fmt(r['median_ms'])} | {fmt(r['p95_ms'])} "
               f"| {fmt(r['vad_ms'])} | {fmt(r['asr_ms'])} | {fmt(r['mt_ms'])} | {fmt(r['tts_first_ms'])} "
-              f"| {fmt(r['queue_ms'])} | {fmt(r['first_audio_cpu_ms'])} | {r['abandoned']} | {r['asr_model']} |")
+              f"| {fmt(r['queue_ms'])} | {fmt(r['first_audio_cpu_ms'])} | {r['abandoned'] + r['unfinished']} "
+              f"| {r['asr_model']} |")
     print("\nReferences: goal median ≤ 800 ms, p95 ≤ 1200 ms (en→es, 1 session, 2 cores); reference design's budget "
           "1000 ms; SeamlessStreaming ≈ 2000 ms.")
 
@@ -243,7 +256,10 @@ def main() -> int:
                 print(json.dumps(row), flush=True)
         finally:
             proc.terminate()
-            proc.wait(30)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     print_table(rows, load)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

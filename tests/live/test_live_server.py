@@ -225,6 +225,10 @@ def test_bad_audio_and_absurd_sample_rates_are_refused(live_server):
         err = _error(sock)
         assert "sample_rate 10000000 Hz is outside" in err["message"] and not err["fatal"]
         assert health(base)["live_sessions"] == 0  # nothing was started
+        sock.send(json.dumps({"type": "start", "target_language": "xx"}))
+        assert "no installed voice speaks" in _error(sock)["message"]
+        sock.send(json.dumps({"type": "start", "target_language": "es", "volume": 11}))
+        assert "unknown session option(s): volume" in _error(sock)["message"]
         sock.send(json.dumps({"type": "start", "target_language": "es", "source_language": "en"}))
         assert recv_json(sock)["type"] == "ready"
         sock.send(b"\x01\x02\x03")

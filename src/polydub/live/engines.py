@@ -140,18 +140,20 @@ class LiveEngines:
 
     def warm_up(self, models: tuple[str, ...] = ("base",), language: str = "es") -> None:
         """Load the models a first line would otherwise wait for (Whisper, Kokoro, the embedder)."""
+        import contextlib
+
         import numpy as np
 
-        silence = np.zeros(16000, dtype=np.float32)
+        from polydub.audio import Audio
+        from polydub.errors import PolydubError
+        from polydub.speakers.matching import likely_gender
+
         for model in models:
             if model in available_models():
                 self.recognizer(model).load()
-        from polydub.audio import Audio
-        from polydub.speakers.matching import likely_gender
-
-        voice = self.voices.default_voice(language)
-        self.voices.synthesize("Hola.", voice)
-        tone = Audio(silence + 0.1 * np.sin(np.arange(16000) / 5.0, dtype=np.float32), 16000)
+        with contextlib.suppress(PolydubError):  # no voice for that language: the session says so itself
+            self.voices.synthesize("Hola.", self.voices.default_voice(language))
+        tone = Audio(0.1 * np.sin(np.arange(16000) / 5.0, dtype=np.float32), 16000)
         # The first new speaker would otherwise pay for parselmouth's import and the gender model's fit.
         likely_gender(tone, self.embedder.embed(tone), self.voices, self.embedder)
 

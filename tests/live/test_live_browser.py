@@ -67,7 +67,7 @@ def test_live_page_streams_the_microphone_and_plays_the_dub(chromium, live_serve
         page.wait_for_function("window.liveState.player && window.liveState.player.playedSeconds > 0.5",
                                timeout=240_000)
         page.wait_for_selector("#live-lines tbody tr td.lat:not(:empty)")
-        row = page.locator("#live-lines tbody tr").first
+        row = page.locator("#live-lines tbody tr", has=page.locator("td.lat:not(:empty)")).first
         assert row.locator(".src").inner_text().strip() and row.locator(".tgt").inner_text().strip()
         state = page.evaluate("({peak: liveState.player.peak, chunks: liveState.player.chunks, "
                               "latencies: liveState.latencies, sent: liveState.client.streamSeconds})")

@@ -142,6 +142,7 @@ function onEvent(ev) {
       drawChart();
       break;
     case "skipped": {
+      if (!ev.abandoned && !live.lines.has(ev.utterance)) break;  // noise without words: not a line
       const tr = row(ev.utterance, ev.start);
       $(".tgt", tr).textContent = ev.abandoned ? `not dubbed: ${ev.reason}` : `(${ev.reason})`;
       break;

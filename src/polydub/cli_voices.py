@@ -31,22 +31,15 @@ def _need(store, name: str):
 
 def speech_embedding(path: Path):
     """Embed only the speech in a sample (Silero VAD), so silence and music don't colour the profile."""
-    import numpy as np
-    from faster_whisper.vad import get_speech_timestamps
-
-    from polydub.audio import Audio
     from polydub.media.decode import decode_for_asr
     from polydub.media.probe import probe
     from polydub.speakers.embedding import default_embedder
+    from polydub.speakers.enrol import speech_embedding as embed_speech
 
     probe(path)
-    audio = decode_for_asr(path)
-    spans = get_speech_timestamps(audio.samples)
-    if not spans:
-        raise PolydubError(f"no speech found in {path.name}", "give a recording of the person speaking")
-    speech = np.concatenate([audio.samples[s["start"]:s["end"]] for s in spans])
     embedder = default_embedder()
-    return embedder.embed(Audio(speech, audio.rate)), embedder.name, len(speech) / audio.rate
+    embedding, seconds = embed_speech(decode_for_asr(path), embedder, path.name)
+    return embedding, embedder.name, seconds
 
 
 @voices_app.command("installed")
@@ -134,18 +127,12 @@ def preview(name: str, text: str, lang: str = typer.Option(..., "--lang"),
             output: Path = typer.Option(Path("preview.wav"), "-o", "--output")) -> None:
     """Speak a text with the voice a profile would get in a language."""
     from polydub.speakers.embedding import default_embedder
-    from polydub.speakers.matching import candidate_voices, choose_voices
+    from polydub.speakers.enrol import profile_voice
     from polydub.voice.registry import get_registry
 
     store = _store()
     profile = _need(store, name)
     registry = get_registry()
-    if profile.voices.get(lang):
-        voice = registry.get_voice(profile.voices[lang])
-    else:
-        default = registry.default_voice(lang)
-        voice = choose_voices({name: profile.embedding}, candidate_voices(registry, lang), registry,
-                              default_embedder(), default)[name].voice
-        store.set_voice(name, lang, voice.id)
+    voice = profile_voice(store, profile, lang, registry, default_embedder())
     registry.synthesize(text, voice).write(output)
     out.print(f"[green]{name}[/green] ({voice.id}): {output}")

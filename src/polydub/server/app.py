@@ -9,8 +9,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import polydub
-from polydub.server import compat, routes_meta, routes_v1
+from polydub.server import compat, compat_live, routes_live, routes_meta, routes_v1
 from polydub.server.errors import install_error_handlers
+from polydub.server.live_hub import LiveHub
 from polydub.server.runner import JobRunner
 from polydub.server.services import JobService
 from polydub.server.settings import Settings
@@ -38,13 +39,15 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
         try:
             yield
         finally:
+            app.state.live.close_all()
             runner.stop()
             store.close()
 
-    app = FastAPI(title="polydub", version=polydub.__version__, description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None)
+    app = FastAPI(title="polydub", version=polydub.__version__, lifespan=lifespan, docs_url=None,
+                  description=DESCRIPTION + routes_live.OPENAPI_DESCRIPTION)
     _offline_docs(app)
     app.state.settings, app.state.store, app.state.runner, app.state.service = settings, store, runner, service
+    app.state.live = LiveHub(settings.max_live_sessions)
     install_error_handlers(app)
     app.include_router(routes_meta.public)
     app.include_router(routes_meta.router)
@@ -52,6 +55,9 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
     app.include_router(routes_v1.ws_router)
     app.include_router(compat.router)
     app.include_router(compat.ws_router)
+    app.include_router(routes_live.router)
+    app.include_router(routes_live.ws_router)
+    app.include_router(compat_live.ws_router)
     # the studio's static files hold no data, so they are public; the page asks for the token if needed
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="studio")
     return app

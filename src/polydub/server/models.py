@@ -122,6 +122,7 @@ class Health(BaseModel):
     running: int
     engines: dict[str, Any]
     auth: bool
+    live_sessions: int = Field(0, description="live dubbing sessions running now")
 
 
 class Languages(BaseModel):
@@ -135,3 +136,5 @@ class Languages(BaseModel):
 class Voices(BaseModel):
     voices: list[dict[str, Any]]
     note: str | None = None
+    profiles: list[dict[str, Any]] = Field(
+        default_factory=list, description="saved voice profiles (people) and the voice each uses per language")

@@ -113,7 +113,7 @@ async def health(request: Request) -> Health:
                "tts": sorted({str(v.get("engine")) for v in voices.voices if v.get("engine")})}
     return Health(status="ok", version=polydub.__version__, workers=service.settings.workers,
                   queue_length=service.runner.queue_length(), running=len(service.runner.running),
-                  engines=engines, auth=bool(service.settings.token))
+                  engines=engines, auth=bool(service.settings.token), live_sessions=request.app.state.live.count)
 
 
 @router.get("/languages", response_model=Languages, summary="Source/target languages and engines per pair")
@@ -121,6 +121,10 @@ async def languages() -> Languages:
     return await run_in_threadpool(_cached, "languages", _languages)
 
 
-@router.get("/voices", response_model=Voices, summary="Installed TTS voices")
-async def voices() -> Voices:
-    return await run_in_threadpool(_cached, "voices", _voices)
+@router.get("/voices", response_model=Voices, summary="Installed TTS voices and saved voice profiles")
+async def voices(request: Request) -> Voices:
+    from polydub.server.routes_live import profile_summaries
+
+    listed = await run_in_threadpool(_cached, "voices", _voices)
+    profiles = await run_in_threadpool(profile_summaries, request.app.state.live.engines)
+    return listed.model_copy(update={"profiles": profiles})

@@ -22,6 +22,7 @@ class Settings:
     # "module:function" run in the worker process; tests point these at fakes
     dub_target: str = DEFAULT_DUB_TARGET
     render_target: str = DEFAULT_RENDER_TARGET
+    max_live_sessions: int = 16  # live dubbing sessions at once (they share the loaded models)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,6 +59,12 @@ class ApertiumTranslator(Translator):
     def __init__(self, modes_dir: Path | None = None) -> None:
         self._modes_dir = modes_dir
         self._modes: dict[tuple[str, str], str] | None = None
+        # Starting an Apertium pipeline (6 processes loading their transducers) costs 0.1-0.5 s, more
+        # than translating a sentence. With keep_warm (live dubbing), the next process for a mode is
+        # started right after each call and waits on its stdin: measured 0.08-0.13 s instead of 0.5 s.
+        self.keep_warm = False
+        self._standby: dict[str, subprocess.Popen] = {}
+        self._standby_lock = threading.Lock()
 
     def _pairs_to_modes(self) -> dict[tuple[str, str], str]:
         if self._modes is None:
@@ -91,16 +98,48 @@ class ApertiumTranslator(Translator):
             out = [self._run(line + "\n", mode).strip("\n") for line in cleaned]
         return [self._tidy(src, dst) for src, dst in zip(cleaned, out, strict=True)]
 
-    def _run(self, text: str, mode: str) -> str:
+    def warm(self, source: str, target: str) -> None:
+        """Keep a process for this pair started and waiting, from now on."""
+        mode = self._pairs_to_modes().get((source, target))
+        if mode is not None:
+            self.keep_warm = True
+            with self._standby_lock:
+                if mode not in self._standby:
+                    self._standby[mode] = self._spawn(mode)
+
+    def _spawn(self, mode: str) -> subprocess.Popen:
         try:
-            proc = subprocess.run(["apertium", "-u", mode], input=text.encode("utf-8"),
-                                  capture_output=True, timeout=_TIMEOUT_S, check=False)
+            return subprocess.Popen(["apertium", "-u", mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
         except FileNotFoundError as exc:
             raise EngineNotInstalledError("the apertium command is not installed", self.install_hint()) from exc
+
+    def _run(self, text: str, mode: str) -> str:
+        try:
+            return self._translate_with(self._take(mode), text, mode)
+        finally:
+            if self.keep_warm:  # after the call, so the next start does not compete with this one
+                with self._standby_lock:
+                    if mode not in self._standby:
+                        self._standby[mode] = self._spawn(mode)
+
+    def _take(self, mode: str) -> subprocess.Popen:
+        with self._standby_lock:
+            proc = self._standby.pop(mode, None)
+        if proc is None or proc.poll() is not None:
+            proc = self._spawn(mode)
+        return proc
+
+    def _translate_with(self, proc: subprocess.Popen, text: str, mode: str) -> str:
+        try:
+            stdout, stderr = proc.communicate(text.encode("utf-8"), timeout=_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise RuntimeError(f"apertium {mode} took longer than {_TIMEOUT_S} s") from None
         if proc.returncode != 0:
-            err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            err = stderr.decode("utf-8", "replace").strip().splitlines()
             raise RuntimeError(f"apertium {mode} failed: {err[-1] if err else proc.returncode}")
-        return proc.stdout.decode("utf-8", "replace")
+        return stdout.decode("utf-8", "replace")
 
     @staticmethod
     def _tidy(source: str, text: str) -> str:

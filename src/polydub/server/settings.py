@@ -22,6 +22,8 @@ class Settings:
     # "module:function" run in the worker process; tests point these at fakes
     dub_target: str = DEFAULT_DUB_TARGET
     render_target: str = DEFAULT_RENDER_TARGET
+    # Jobs that do not say otherwise use only voices licensed for commercial use (`serve --commercial-safe`).
+    commercial_safe: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()

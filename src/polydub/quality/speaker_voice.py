@@ -28,21 +28,18 @@ def _score(qs: list[dict], th) -> tuple[int, float]:
 
 
 def _alternatives(ctx: Context, current: Any, taken: set[str]) -> list[Any]:
-    """Same engine first (same gender, best first), then the best same-gender voice of each other
-    engine; voices of other speakers last, so speakers keep distinct voices where they can."""
+    """Voices to try for a whole speaker: the best-sounding first, the same engine first among equals,
+    the speaker's gender kept where the language has such voices, other speakers' voices last (so
+    speakers keep distinct voices where they can). An engine the user chose (--tts) is kept."""
     def base(voice) -> str:
         return voice.id.split("~")[0].split("@")[0]
 
-    pool = [v for v in ctx.voices.voices(language=ctx.tgt) if base(v) != base(current)]
+    engine = ctx.dubber.options.tts_engine
+    pool = [v for v in ctx.voices.voices(language=ctx.tgt, engine=engine) if base(v) != base(current)]
     if current.gender:
         pool = [v for v in pool if v.gender in (current.gender, None)] or pool
-    same = sorted((v for v in pool if v.engine == current.engine), key=lambda v: (-v.quality, v.id))
-    others: dict[str, Any] = {}
-    for v in sorted(pool, key=lambda v: (-v.quality, v.id)):
-        if v.engine != current.engine:
-            others.setdefault(v.engine, v)
-    ordered = same[:2] + list(others.values())
-    return [v for v in ordered if v.id not in taken] + [v for v in ordered if v.id in taken]
+    pool.sort(key=lambda v: (v.id in taken, -v.quality, v.engine != current.engine, v.id))
+    return pool
 
 
 def repair_speaker_voices(ctx: Context, segments: list[Segment], windows: list[Window], qs: list[dict],

@@ -88,7 +88,8 @@ def test_voices_gender_quality_and_licences(registry: VoiceRegistry) -> None:
     ru = {v.id: v for v in registry.voices("ru", include_explicit=True)}
     assert registry.default_voice("ru").id == "rhvoice:aleksandr-hq"
     assert ru["rhvoice:aleksandr-hq"].gender == "male" and ru["rhvoice:anna"].gender == "female"
-    assert not is_non_commercial(ru["rhvoice:aleksandr-hq"]) and "CC-BY-SA" in ru["rhvoice:aleksandr-hq"].extra["licence"]
+    hq = ru["rhvoice:aleksandr-hq"]
+    assert not is_non_commercial(hq) and "CC-BY-SA" in hq.extra["licence"]
     if "rhvoice:arina" in ru:  # a CC BY-NC-ND voice: only by explicit id, licence shown
         arina = ru["rhvoice:arina"]
         assert is_non_commercial(arina) and is_explicit_only(arina) and "NC" in arina.extra["licence"]

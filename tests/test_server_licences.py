@@ -4,7 +4,6 @@ choice, and a clear 422 for a non-commercial voice or engine asked for in commer
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,13 @@ from fastapi.testclient import TestClient
 from polydub.server.app import create_app
 from polydub.server.settings import Settings
 from polydub.voice.registry import get_registry
+from tests import test_server_api as api
 
-FAKES = "tests.test_server_fakes"
-
-
-@pytest.fixture(scope="module")
-def tiny_mp4(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("media") / "tiny.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
-                    "-f", "lavfi", "-i", "color=size=64x64:duration=1:rate=10", "-shortest",
-                    "-c:v", "libx264", "-c:a", "aac", str(path)], check=True)
-    return path
+tiny_mp4 = api.tiny_mp4  # the same session fixture (a 1 s mp4 made with ffmpeg)
 
 
 def _settings(tmp_path: Path, **kw) -> Settings:
-    return Settings(data_dir=tmp_path / "data", dub_target=f"{FAKES}:fake_dub",
-                    render_target=f"{FAKES}:fake_rerender", **kw)
+    return api.make_settings(tmp_path, **kw)
 
 
 def _post(client: TestClient, media: Path, **fields):

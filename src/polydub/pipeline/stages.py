@@ -39,19 +39,11 @@ def _translation_registry():
 
 
 def check_target_supported(opts) -> None:
-    """Fail before any heavy work when nothing can speak the target language, or when a voice asked
-    for by id is not allowed (--commercial-safe)."""
-    from polydub.errors import LicenceError, PolydubError
-
+    """Fail before any heavy work when nothing can speak the target language, or when an engine or
+    voice asked for by name is not allowed (--commercial-safe)."""
     registry = _voice_registry(opts)
     registry.default_voice(opts.target_language, opts.tts_engine)
-    for wanted in opts.voices.values():
-        try:
-            registry.get_voice(wanted)
-        except LicenceError:
-            raise
-        except PolydubError:
-            pass  # a voice profile's name: resolved when voices are assigned
+    registry.check_requested(opts.tts_engine, opts.voices.values())
 
 
 def transcribe(dubber: Dubber, project: Project) -> None:

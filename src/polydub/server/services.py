@@ -51,26 +51,15 @@ class JobOptions(BaseModel):
 
 def _check_licences(opts: JobOptions) -> None:
     """In commercial-safe mode, a non-commercial engine or voice asked for by name is refused at once."""
-    if not opts.commercial_safe or not (opts.tts_engine or opts.voices):
+    if not opts.commercial_safe:
         return
-    from polydub.errors import LicenceError, PolydubError
+    from polydub.errors import LicenceError
     from polydub.voice.registry import get_registry
 
-    registry = get_registry().restricted(True)
     try:
-        if opts.tts_engine:
-            registry.engine(opts.tts_engine)
-        for wanted in opts.voices.values():
-            try:
-                registry.get_voice(wanted)
-            except LicenceError:
-                raise
-            except PolydubError:
-                pass  # a voice profile's name, or checked when the job runs
+        get_registry().restricted(True).check_requested(opts.tts_engine, opts.voices.values())
     except LicenceError as exc:
         raise ApiError(422, "non_commercial_voice", str(exc)) from None
-    except PolydubError:
-        pass  # an engine that is not installed: the job reports it like any other
 
 
 def _form_options(fields: dict[str, str]) -> JobOptions:

@@ -12,14 +12,12 @@ the duration at any speed is exact because the line is rendered and kept (voice/
 
 from __future__ import annotations
 
-import functools
 import shutil
-import subprocess
 from pathlib import Path
 
 from polydub.audio import Audio
 from polydub.voice.base import Capabilities, TTSEngine, Voice
-from polydub.voice.espeak import BASE_WPM
+from polydub.voice.espeak import BASE_WPM, list_voices
 from polydub.voice.licences import LICENCE, NON_COMMERCIAL
 from polydub.voice.process import RenderCache, run_to_wav
 from polydub.voice.text import clean_text, short_silence, trim_silence
@@ -33,21 +31,6 @@ QUALITY = {"de7": 4, "de6": 3}
 VOICE_LICENCE = ("MBROLA database licence: free of charge for non-commercial, non-military use; may not be "
                  "sold or built into a sold product (mbrola binary AGPL-3.0, espeak-ng GPL-3.0)")
 _LANGUAGE_FIX = {"fr-fr": "fr", "fr-be": "fr", "fr-ca": "fr", "pt-br": "pt", "en-uk": "en", "en-us": "en"}
-
-
-@functools.lru_cache(maxsize=4)
-def _espeak_mbrola_voices(binary: str) -> tuple[tuple[str, str, str], ...]:
-    """(voice file name like "mb-de7", espeak language, gender) from `espeak-ng --voices=mb`."""
-    try:
-        proc = subprocess.run([binary, "--voices=mb"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    rows = []
-    for line in proc.stdout.splitlines()[1:]:
-        cols = line.split()
-        if len(cols) >= 5 and cols[4].startswith("mb/"):
-            rows.append((cols[4].split("/", 1)[1], cols[1], cols[2].split("/")[-1]))
-    return tuple(rows)
 
 
 class MbrolaEngine(TTSEngine):
@@ -88,7 +71,10 @@ class MbrolaEngine(TTSEngine):
             return []
         databases = self._databases()
         out = []
-        for file_name, espeak_language, gender in _espeak_mbrola_voices(path):
+        for espeak_language, _name, gender, voice_file in list_voices(path, "mb"):
+            if not voice_file.startswith("mb/"):
+                continue
+            file_name = voice_file.split("/", 1)[1]
             database = file_name.removeprefix("mb-")
             if database not in databases:  # espeak lists every MBROLA voice, installed or not;
                 continue  # "-en" variants (English read with a foreign database) are skipped here too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 from polydub.audio import Audio
@@ -182,6 +183,20 @@ class VoiceRegistry:
         # Adaptation (Praat PSOLA) keeps the duration, so the base engine's answer holds.
         voice = self.get_voice(voice) if isinstance(voice, str) else voice
         return self.engine_for(voice).predict_duration(text, voice, speed=speed)
+
+    def check_requested(self, engine: str | None, voice_ids) -> None:
+        """LicenceError when an engine or voice asked for by name is not allowed (commercial-safe
+        mode). Names that are not voices (profiles) or not installed are left to the dub to report."""
+        if engine:
+            with contextlib.suppress(EngineNotInstalledError):
+                self.engine(engine)
+        for wanted in voice_ids:
+            try:
+                self.get_voice(wanted)
+            except LicenceError:
+                raise
+            except PolydubError:
+                pass
 
     def fallback_notes(self, language: str) -> list[str]:
         """Why `language` is not spoken by the engine meant for it (missing, or excluded by

@@ -157,3 +157,16 @@ def test_fallback_when_engines_are_missing() -> None:
     assert any("rhvoice is not installed" in n and "festival" in n for n in notes)
     assert any("mbrola is not installed" in n and "espeak:de" in n for n in notes)
     assert reg.synthesize("Привет, как дела?", reg.default_voice("ru")).duration > 0.3
+
+
+def test_setup_embeds_the_new_voices(registry: VoiceRegistry, monkeypatch) -> None:
+    """`polydub.prepare` embeds every voice matching may pick, the RHVoice and MBROLA ones included
+    (and not the voices offered only by id)."""
+    from polydub.speakers import matching
+
+    embedded: list[str] = []
+    monkeypatch.setattr(matching, "voice_embedding", lambda voice, *_: embedded.append(voice.id))
+    matching.prepare_voice_embeddings(registry, embedder=None)
+    assert {"rhvoice:aleksandr-hq", "rhvoice:anna", "rhvoice:irina", "rhvoice:elena", "mbrola:mb-de6",
+            "mbrola:mb-de7"} <= set(embedded)
+    assert "rhvoice:arina" not in embedded

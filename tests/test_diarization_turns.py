@@ -5,7 +5,6 @@ speakers alternating mid-sentence; word-level ground truth from the splice times
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,7 +56,7 @@ def test_short_single_speaker_clip_gets_one_label(clip: str) -> None:
     assert list(result.speakers) == ["S1"], [(s.speaker, s.text) for s in result.segments]
 
 
-def _build(pieces: list[tuple[str, str, float, float]]) -> tuple[Audio, list[tuple[float, float, str]]]:
+def build_track(pieces: list[tuple[str, str, float, float]]) -> tuple[Audio, list[tuple[float, float, str]]]:
     parts, truth, t = [], [], 0.0
     gap = np.zeros(int(SPLICE_GAP * RATE), dtype=np.float32)
     for who, clip, start, end in pieces:
@@ -68,12 +67,12 @@ def _build(pieces: list[tuple[str, str, float, float]]) -> tuple[Audio, list[tup
     return Audio(np.concatenate(parts), RATE), truth
 
 
-def _word_truth(word: Word, truth: list[tuple[float, float, str]]) -> str:
+def word_truth(word: Word, truth: list[tuple[float, float, str]]) -> str:
     mid = (word.start + word.end) / 2
     return min(truth, key=lambda t: 0.0 if t[0] <= mid <= t[1] else min(abs(mid - t[0]), abs(mid - t[1])))[2]
 
 
-def _whisper_segments(audio: Audio) -> list[Segment]:
+def whisper_segments(audio: Audio) -> list[Segment]:
     """Raw Whisper segments (no line splitting): speaker changes fall inside them."""
     segments, _ = load_whisper("base").transcribe(audio.samples, language="en", word_timestamps=True,
                                                   condition_on_previous_text=False)
@@ -83,23 +82,29 @@ def _whisper_segments(audio: Audio) -> list[Segment]:
             for i, s in enumerate(segments)]
 
 
+def word_accuracy(lines: list[Segment], truth: list[tuple[float, float, str]]) -> tuple[float, int]:
+    """(share of words whose line's speaker is their true speaker, words), under the best one-to-one
+    mapping of found labels onto true speakers (extra labels count as wrong)."""
+    pairs = [(s.speaker, word_truth(w, truth)) for s in lines for w in s.words]
+    labels = sorted({found for found, _ in pairs})
+    speakers = sorted({who for _, _, who in truth})
+    right = max(sum(mapping.get(found) == true for found, true in pairs)
+                for perm in itertools.permutations([*speakers, *["-"] * len(labels)], len(labels))
+                for mapping in [dict(zip(labels, perm, strict=True))])
+    return right / max(1, len(pairs)), len(pairs)
+
+
 @pytest.mark.parametrize("name", sorted(MID_SENTENCE_TRACKS))
-def test_speaker_change_inside_a_segment_is_cut_at_the_word(name: str, tmp_path: Path) -> None:
-    audio, truth = _build(MID_SENTENCE_TRACKS[name])
-    segments = _whisper_segments(audio)
-    mixed = [s for s in segments if len({_word_truth(w, truth) for w in s.words}) > 1]
+def test_speaker_change_inside_a_segment_is_cut_at_the_word(name: str) -> None:
+    audio, truth = build_track(MID_SENTENCE_TRACKS[name])
+    segments = whisper_segments(audio)
+    mixed = [s for s in segments if len({word_truth(w, truth) for w in s.words}) > 1]
     assert mixed, "the track must put both speakers inside at least one Whisper segment"
     result = diarize(audio, segments)
-    pairs = [(s.speaker, _word_truth(w, truth)) for s in result.segments for w in s.words]
-    labels = sorted({found for found, _ in pairs})
-    # Best one-to-one mapping of found labels onto the two true speakers (extra labels count as wrong).
-    right = max(sum(mapping.get(found) == true for found, true in pairs)
-                for perm in itertools.permutations(["A", "B", *["-"] * len(labels)], len(labels))
-                for mapping in [dict(zip(labels, perm, strict=True))])
-    accuracy = right / len(pairs)
+    accuracy, words = word_accuracy(result.segments, truth)
     for s in result.segments:
         print(f"  {s.speaker} {s.start:5.2f}-{s.end:5.2f} " + " ".join(
-            f"{w.text.strip()}/{_word_truth(w, truth)}" for w in s.words))
-    print(f"{name}: {len(mixed)} mixed Whisper segments, {len(pairs)} words, word accuracy {accuracy:.3f}")
+            f"{w.text.strip()}/{word_truth(w, truth)}" for w in s.words))
+    print(f"{name}: {len(mixed)} mixed Whisper segments, {words} words, word accuracy {accuracy:.3f}")
     assert len(result.speakers) == 2
     assert accuracy >= 0.9

@@ -170,3 +170,27 @@ def test_setup_embeds_the_new_voices(registry: VoiceRegistry, monkeypatch) -> No
     assert {"rhvoice:aleksandr-hq", "rhvoice:anna", "rhvoice:irina", "rhvoice:elena", "mbrola:mb-de6",
             "mbrola:mb-de7"} <= set(embedded)
     assert "rhvoice:arina" not in embedded
+
+
+def test_dub_without_rhvoice_speaks_festival_and_warns(tmp_path, monkeypatch) -> None:
+    """The synthesis stage with a registry told RHVoice is unavailable: festival voices the line and
+    the dub's warnings say why and how to install RHVoice."""
+    from polydub.media.decode import decode_audio, decode_for_asr
+    from polydub.pipeline.dubber import WORK_DIR, Dubber
+    from polydub.project import Project, Segment
+    from polydub.voice import registry as registry_module
+    from tests.conftest import media_file
+
+    src = media_file("audio/st_eluosi.wav")
+    missing = VoiceRegistry([RHVoiceEngine(binary="RHVoice-test-absent"), FestivalEngine(), EspeakEngine()])
+    monkeypatch.setattr(registry_module, "_DEFAULT", missing)
+    (tmp_path / WORK_DIR).mkdir()
+    decode_audio(src).write(tmp_path / WORK_DIR / "original.wav", subtype="FLOAT")
+    decode_for_asr(src).write(tmp_path / WORK_DIR / "asr16k.wav", subtype="FLOAT")
+    dubber = Dubber(tmp_path, DubOptions(target_language="ru", voice_matching=False, quality_checks=False))
+    project = Project(input=str(src), source_language="ru", target_language="ru", segments=[
+        Segment(id=0, start=0.0, end=1.92, text="-", translation="Новый магазин «Цветочная лавка».")])
+    pipeline_stages.check_target_supported(dubber.options)
+    pipeline_stages.synthesize(dubber, project)
+    assert project.segments[0].voice == "festival:msu_ru_nsh_clunits" and project.segments[0].audio
+    assert any("rhvoice is not installed" in w and "apt-get install rhvoice" in w for w in project.warnings)

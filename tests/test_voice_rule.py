@@ -44,7 +44,7 @@ def _one_voice_per_speaker(project: Project) -> None:
 
 
 def test_overflow_repair_keeps_the_speakers_voice(tmp_path: Path) -> None:
-    """A line far too long for its slot is shortened or flagged; it is never given a faster voice."""
+    """A line far too long for its slot is shortened or flagged; it is never given a voice of its own."""
     dubber = _dubber(tmp_path, DubOptions(target_language="es", voice_matching=False))
     long_text = ("Y así, mis muy queridos, respetados y estimados compatriotas estadounidenses de todos "
                  "los estados, ciudades, pueblos y aldeas de esta grande y maravillosa nación,")
@@ -60,9 +60,18 @@ def test_overflow_repair_keeps_the_speakers_voice(tmp_path: Path) -> None:
     # Listening is not needed to see which voice each repair used.
     assess_and_repair(dubber, project, Thresholds(backtranslation=False, whisper=False, similarity=False))
     first = project.segments[0]
-    assert first.audio and (first.overflow or 0.0) >= 0.0
-    assert first.metrics["quality"]["repairs"]  # what was tried is on record
+    assert first.audio and first.metrics["quality"]["repairs"]  # what was tried is on record
     _one_voice_per_speaker(project)
+    # One of the speaker's two lines does not fit at the speaker's voice: the whole speaker may move
+    # to a faster voice (both lines, said in the report), never that one line alone.
+    info = project.speakers[first.speaker]
+    print(json.dumps({k: info.get(k) for k in ("voice", "voice_change", "voice_change_tried")}, indent=1),
+          [(s.translation, s.overflow, s.tempo, s.metrics["quality"]["flags"]) for s in project.segments])
+    late = [s for s in project.segments if "overflow" in s.metrics["quality"]["flags"]]
+    assert not late or info.get("voice_change_tried")  # a voice that would have fitted is kept
+    if info.get("voice_change"):
+        assert "do not fit" in info["voice_change"]["reason"]
+        assert {s.voice for s in project.segments} == {info["voice_change"]["to"]}
 
 
 def test_failing_voice_changes_for_all_the_speakers_lines(tmp_path: Path) -> None:
@@ -93,3 +102,42 @@ def test_failing_voice_changes_for_all_the_speakers_lines(tmp_path: Path) -> Non
     _one_voice_per_speaker(project)
     assert {s.voice for s in project.segments} == {change["to"]}
     assert all(s.metrics["quality"]["cer"] <= 0.1 for s in project.segments)
+
+
+def test_voice_too_slow_for_most_lines_changes_for_the_whole_speaker(tmp_path: Path) -> None:
+    """The speaker-level repair on its own: both lines of S1 overflow with a slow voice (Kokoro's
+    am_michael speaking Spanish: predicted 0.9 s and 0.64 s over at the fastest tempo; em_alex fits
+    both), so S1 moves to the voice predicted to fit most lines, for both lines, and says why."""
+    from polydub.quality.checks import Tools
+    from polydub.quality.context import Context
+    from polydub.quality.loop import _audio_measures
+    from polydub.quality.speaker_voice import repair_speaker_voices
+
+    registry = get_registry()
+    dubber = _dubber(tmp_path, DubOptions(target_language="es"))
+    texts = ["No preguntes qué puede hacer tu país por ti, pregunta qué puedes hacer tú por tu país.",
+             "Pregunta qué puedes hacer tú por tu país, y hazlo hoy mismo con todas tus fuerzas."]
+    project = Project(input="jfk", source_language="en", target_language="es",
+                      segments=[Segment(id=0, start=3.06, end=6.6, text="-", translation=texts[0]),
+                                Segment(id=1, start=7.0, end=10.0, text="-", translation=texts[1])],
+                      speakers={"S1": {"voice": "kokoro:am_michael@es", "voice_source": "matched"}})
+    policy = TimingPolicy()
+    slow = registry.get_voice("kokoro:am_michael@es")
+    windows = line_windows(project.segments, 11.0, policy)
+    for seg, window in zip(project.segments, windows, strict=True):
+        render_line(seg, window, slow, registry, policy, tmp_path)
+        seg.audio_key = line_key(seg, window, slow.id, policy)
+    assert all((s.overflow or 0.0) > 0.02 for s in project.segments)
+    th = Thresholds(whisper=False, similarity=False, backtranslation=False)
+    ctx = Context(dubber=dubber, project=project, th=th, policy=policy, voices=registry, mt=None,
+                  tools=Tools(th), src="en", tgt="es")
+    qs = [{"repairs": []} for _ in project.segments]
+    repair_speaker_voices(ctx, project.segments, windows, qs, _audio_measures)
+    change = project.speakers["S1"]["voice_change"]
+    print(json.dumps(change, indent=1))
+    assert change["from"] == slow.id and "do not fit" in change["reason"]
+    assert {s.voice for s in project.segments} == {change["to"]} == {project.speakers["S1"]["voice"]}
+    assert sum((s.overflow or 0.0) > 0.02 for s in project.segments) < 2
+    assert registry.get_voice(change["to"]).gender == "male"  # the speaker's gender is kept
+    assert all(q["repairs"][-1]["scope"] == "all lines of S1" for q in qs)
+    assert any("voice changed" in w for w in ctx.tools.warnings)

@@ -109,6 +109,7 @@ def _change_voice(ctx: Context, speaker: str, info: dict, trigger: str, segs: li
     if trigger == FLAG_OVERFLOW:
         candidates = _faster_first(ctx, candidates, segs, wins, sum(not fits(ctx, s) for s in segs))
     snapshots = _snapshots(ctx, segs, qs)
+    listened = any(q.get("cer") is not None for q in qs)
     tries = []
     for voice in candidates[: ctx.th.max_repair_tries]:
         ctx.dubber.check_cancel()
@@ -121,7 +122,7 @@ def _change_voice(ctx: Context, speaker: str, info: dict, trigger: str, segs: li
         after = _score(ctx, segs, qs)
         kept = after < best
         tries.append({"voice": voice.id, "failing_lines": after[0], "overflow_s": after[1],
-                      "mean_cer": round(after[2], 3), "kept": kept})
+                      "mean_cer": round(after[2], 3) if listened else None, "kept": kept})
         if kept:
             best_voice, best = voice, after
             snapshots = _snapshots(ctx, segs, qs)
@@ -132,8 +133,6 @@ def _change_voice(ctx: Context, speaker: str, info: dict, trigger: str, segs: li
                 snap.restore(seg, ctx.out_dir)
                 q.update(measures)
     info.update(voice=best_voice.id, engine=best_voice.engine)
-    listened = any(q.get("cer") is not None for q in qs)
-
     def describe(score: tuple[int, float, float]) -> str:
         return f"overflow {score[1]:.2f} s" + (f", mean CER {score[2]:.2f}" if listened else "")
 

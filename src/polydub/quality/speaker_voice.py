@@ -60,8 +60,8 @@ def _alternatives(ctx: Context, current: Any, taken: set[str]) -> list[Any]:
 def _faster_first(ctx: Context, voices: list[Any], segments: list[Segment], windows: list[Window],
                   late_now: int) -> list[Any]:
     """For a speaker whose lines do not fit: the voices predicted to leave fewer lines overflowing,
-    fewest first (engines that predict their durations: Kokoro, RHVoice, MBROLA); others keep their
-    place after them, since only rendering can tell."""
+    fewest first and, among equals, in their order of preference (engines that predict their
+    durations: Kokoro, RHVoice, MBROLA); others come after them, since only rendering can tell."""
     scored, unknown = [], []
     for voice in voices:
         overs = [predicted_overflow(ctx.voices, voice, s.translation or "", w, ctx.policy)
@@ -71,7 +71,7 @@ def _faster_first(ctx: Context, voices: list[Any], segments: list[Segment], wind
             continue
         late = sum(o > ctx.th.max_overflow_s for o in overs)  # type: ignore[operator]
         if late < late_now:
-            scored.append(((late, sum(overs)), voice))  # type: ignore[arg-type]
+            scored.append((late, voice))
     return [v for _, v in sorted(scored, key=lambda item: item[0])] + unknown
 
 

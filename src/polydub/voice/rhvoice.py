@@ -25,7 +25,7 @@ LANGUAGES = {"russian": "ru", "english": "en", "ukrainian": "uk", "kyrgyz": "ky"
              "georgian": "ka", "esperanto": "eo", "brazilian-portuguese": "pt", "polish": "pl",
              "czech": "cs", "slovak": "sk", "macedonian": "mk", "albanian": "sq", "uzbek": "uz",
              "vietnamese": "vi"}
-NON_COMMERCIAL_LICENCE = "CC BY-NC-ND 4.0 (non-commercial)"
+NON_COMMERCIAL_LICENCE = "CC BY-NC-ND 4.0"
 # Licences from the Debian copyright of rhvoice-russian 1.8.0 (and RHVoice's voice pages); quality
 # from round-trip CER with Whisper base (shared/MODELS.md): aleksandr-hq 0.000, aleksandr 0.003,
 # irina/elena/anna 0.009-0.012, all from "три" heard as "3".

@@ -98,6 +98,13 @@ def test_english_to_other_languages_with_registry_choice(jfk_transcribed: Path, 
     if word:
         assert word in text
     assert (folder / report["outputs"]["media"]).stat().st_size > 1000
+    # One person, one voice (repairs never give one line another voice), and every voice's licence.
+    for seg in report["segments"]:
+        assert seg["voice"] == report["speakers"][seg["speaker"]]["voice"]
+    used = {row["voice"] for row in report["licences"]["voices"]}
+    assert used == {info["voice"].split("~")[0] for info in report["speakers"].values()}
+    for voice in report["licences"]["non_commercial"]:  # MBROLA for de: named in the warnings
+        assert any("non-commercial" in w and voice in w for w in report["warnings"])
 
 
 @pytest.mark.parametrize("clip", ["video/ls_demo3_video.mp4", "video/st_ref_KatieHill_000.mp4"])

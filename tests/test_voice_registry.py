@@ -89,7 +89,7 @@ def _need(reg: VoiceRegistry, engine: str) -> None:
 
 
 @pytest.mark.parametrize(("language", "engine"), [
-    ("es", "kokoro"), ("en", "kokoro"), ("pt-BR", "kokoro"), ("ru", "festival"), ("de", "espeak"),
+    ("es", "kokoro"), ("en", "kokoro"), ("pt-BR", "kokoro"), ("ru", "rhvoice"), ("de", "mbrola"),
 ])
 def test_real_default_voice_per_language(real: VoiceRegistry, language: str, engine: str) -> None:
     _need(real, engine)
@@ -113,7 +113,7 @@ def test_real_errors_and_describe(real: VoiceRegistry) -> None:
     with pytest.raises(PolydubError, match="not found"):
         real.get_voice("kokoro:zz_nobody")
     rows = real.describe()
-    assert [r["name"] for r in rows] == ["kokoro", "piper", "festival", "espeak"]
+    assert [r["name"] for r in rows] == ["kokoro", "piper", "rhvoice", "mbrola", "festival", "espeak"]
     for row in rows:
         assert set(row) >= {"name", "available", "languages", "voices", "native_rate", "cloning", "licence"}
         assert row["licence"]

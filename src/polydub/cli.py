@@ -73,6 +73,10 @@ def _summary(report: dict) -> None:
                       f"tempo mean {summary.get('tempo_mean')}, mean CER {summary.get('mean_cer')}")
         if summary.get("flagged"):
             console.print(f"  [yellow]flagged lines:[/yellow] {summary['flagged']} (see report.html)")
+    for row in (report.get("licences") or {}).get("voices", []):
+        mark = "[yellow]non-commercial[/yellow] " if row.get("non_commercial") else ""
+        console.print(f"  [dim]voice licence:[/dim] {row['voice']} ({', '.join(row['speakers'])}): "
+                      f"{mark}{row['licence']}", highlight=False)
     for warning in report.get("warnings", []):
         console.print(f"  [yellow]warning:[/yellow] {warning}")
 
@@ -97,6 +101,9 @@ def dub(
     no_quality: bool = typer.Option(False, "--no-quality", help="skip the per-line quality checks and repairs"),
     min_tempo: float = typer.Option(0.85, help="slowest allowed speech rate"),
     max_tempo: float = typer.Option(1.25, help="fastest allowed speech rate"),
+    commercial_safe: bool = typer.Option(False, "--commercial-safe",
+                                         help="use only voices licensed for commercial use (no MBROLA, "
+                                              "no non-commercial RHVoice voices)"),
 ) -> None:
     """Dub a video or audio file into another language."""
     from polydub.pipeline import DubOptions
@@ -112,7 +119,7 @@ def dub(
                          tts_engine=tts, voices=voices, num_speakers=speakers, keep_original=keep_original,
                          separation=not no_separation, original_voice_db=original_voice_db,
                          min_tempo=min_tempo, max_tempo=max_tempo, adapt_voices=adapt_voices,
-                         quality_checks=not no_quality)
+                         quality_checks=not no_quality, commercial_safe=commercial_safe)
     with _progress_bar() as bar:
         task = bar.add_task("dub", total=100, stage="start", message="")
 
@@ -193,12 +200,15 @@ def speak(
     tts: str | None = typer.Option(None, "--tts", help="voice engine"),
     speed: float = typer.Option(1.0, "--speed"),
     output: Path = typer.Option(Path("speech.wav"), "-o", "--output"),
+    commercial_safe: bool = typer.Option(False, "--commercial-safe",
+                                         help="only voices licensed for commercial use"),
 ) -> None:
     """Speak a text with an installed voice into a WAV file."""
     from polydub.languages import normalize_language
+    from polydub.voice.licences import is_non_commercial, voice_licence
     from polydub.voice.registry import VoiceRegistry
 
-    registry = VoiceRegistry()
+    registry = VoiceRegistry(commercial_safe=commercial_safe)
     chosen = registry.get_voice(voice) if voice else registry.default_voice(normalize_language(lang), tts)
     audio = registry.synthesize(text, chosen, speed=speed)
     try:
@@ -206,6 +216,9 @@ def speak(
     except OSError as exc:
         raise PolydubError(f"cannot write {output}: {exc.strerror}", "choose a writable path") from None
     out_console.print(f"[green]spoke[/green] {audio.duration:.2f}s with {chosen.id}: {output}")
+    if is_non_commercial(chosen):
+        console.print(f"  [yellow]non-commercial voice:[/yellow] {voice_licence(chosen, registry.engine_for(chosen))}",
+                      highlight=False)
 
 
 @app.command()
@@ -237,11 +250,18 @@ def models() -> None:
         tts.add_column(col)
     for row in VoiceRegistry().describe():
         langs = row.get("languages", [])
+        licence = str(row.get("licence", ""))
+        if row.get("non_commercial"):
+            licence = f"NON-COMMERCIAL: {licence}"
+        elif row.get("non_commercial_voices"):
+            licence += f" ({len(row['non_commercial_voices'])} non-commercial voices: by id only)"
         tts.add_row(str(row.get("name")), "yes" if row.get("available") else "no",
                     ", ".join(sorted(langs)[:14]) + (" …" if len(langs) > 14 else ""),
                     str(row.get("voices", "")), "yes" if row.get("native_rate") else "no",
-                    "yes" if row.get("cloning") else "no", str(row.get("licence", "")))
+                    "yes" if row.get("cloning") else "no", licence)
     out_console.print(tts)
+    out_console.print("Non-commercial voices are never used silently: a dub names them in its output and "
+                      "report.json; `--commercial-safe` excludes them.")
 
 
 @app.command()

@@ -43,15 +43,25 @@ def speech_embedding(path: Path):
 
 
 @voices_app.command("installed")
-def installed(lang: str | None = typer.Option(None, "--lang", help="only voices of this language")) -> None:
-    """List installed TTS voices."""
+def installed(lang: str | None = typer.Option(None, "--lang", help="only voices of this language"),
+              commercial_safe: bool = typer.Option(False, "--commercial-safe",
+                                                   help="only voices licensed for commercial use")) -> None:
+    """List installed TTS voices, with each voice's licence."""
+    from polydub.voice.licences import is_explicit_only, is_non_commercial, voice_licence
     from polydub.voice.registry import get_registry
 
+    registry = get_registry().restricted(commercial_safe)
     table = Table(title="installed voices")
-    for col in ("id", "language", "gender", "quality"):
+    for col in ("id", "language", "gender", "quality", "licence"):
         table.add_column(col)
-    for v in sorted(get_registry().voices(language=lang), key=lambda v: (v.language, -v.quality, v.id)):
-        table.add_row(v.id, v.language, v.gender or "", str(v.quality))
+    for v in sorted(registry.voices(language=lang, include_explicit=True),
+                    key=lambda v: (v.language, -v.quality, v.id)):
+        licence = voice_licence(v, registry.installed_engine(v.engine))
+        if is_non_commercial(v):
+            licence = f"NON-COMMERCIAL: {licence}"
+        if is_explicit_only(v):
+            licence += " (only when asked for by id)"
+        table.add_row(v.id, v.language, v.gender or "", str(v.quality), licence[:110])
     out.print(table)
 
 
@@ -124,15 +134,21 @@ def set_voice(name: str, voice: str, lang: str = typer.Option(..., "--lang")) ->
 
 @voices_app.command("preview")
 def preview(name: str, text: str, lang: str = typer.Option(..., "--lang"),
-            output: Path = typer.Option(Path("preview.wav"), "-o", "--output")) -> None:
+            output: Path = typer.Option(Path("preview.wav"), "-o", "--output"),
+            commercial_safe: bool = typer.Option(False, "--commercial-safe",
+                                                 help="only voices licensed for commercial use")) -> None:
     """Speak a text with the voice a profile would get in a language."""
     from polydub.speakers.embedding import default_embedder
     from polydub.speakers.enrol import profile_voice
+    from polydub.voice.licences import is_non_commercial, voice_licence
     from polydub.voice.registry import get_registry
 
     store = _store()
     profile = _need(store, name)
-    registry = get_registry()
+    registry = get_registry().restricted(commercial_safe)
     voice = profile_voice(store, profile, lang, registry, default_embedder())
     registry.synthesize(text, voice).write(output)
     out.print(f"[green]{name}[/green] ({voice.id}): {output}")
+    if is_non_commercial(voice):
+        licence = voice_licence(voice, registry.installed_engine(voice.engine))
+        out.print(f"  [yellow]non-commercial voice:[/yellow] {licence}", highlight=False)

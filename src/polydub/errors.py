@@ -39,3 +39,7 @@ class OutputError(PolydubError):
 
 class JobCancelledError(PolydubError):
     """A running job was cancelled by the user."""
+
+
+class LicenceError(PolydubError):
+    """A voice or engine was asked for that its licence does not allow in this mode (--commercial-safe)."""

@@ -44,6 +44,8 @@ def build_report(project: Project, out_dir: Path, outputs: dict[str, str], total
     # Added by the quality stage; every key above stays as it was (report.json is a contract).
     report["summary"] = build_summary(report["segments"], stages, media_seconds,
                                       float(opts.get("min_tempo", 0.85)), float(opts.get("max_tempo", 1.25)))
+    # Every voice used, its licence and speakers; non-commercial ones are also named in `warnings`.
+    report["licences"] = project.licences
     return report
 
 

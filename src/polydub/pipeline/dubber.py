@@ -152,6 +152,7 @@ class Dubber:
         if self.options.voice_matching:
             # After the quality repairs, which may re-render lines: the report describes the final audio.
             stages.speaker_dub_similarity(self, project)
+        stages.record_licences(self, project)
         dub_wav = self.run_stage("mix", stages.mix, self, project)
         outputs = self.run_stage("render", stages.render, self, project, dub_wav)
         project.stage_seconds = dict(self.stage_seconds)

@@ -30,6 +30,9 @@ class DubOptions:
     max_tempo: float = 1.25
     max_line_seconds: float = 8.0
     quality_checks: bool = True
+    # Voices helper: leave out every non-commercial engine and voice (MBROLA, RHVoice's CC BY-NC
+    # voices) from defaults, matching and repairs; asking for one by name is a LicenceError.
+    commercial_safe: bool = False
 
 
 @dataclass

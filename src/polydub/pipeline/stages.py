@@ -25,10 +25,11 @@ if TYPE_CHECKING:
     from polydub.pipeline.dubber import Dubber
 
 
-def _voice_registry():
+def _voice_registry(opts):
+    """The process-wide registry, seen through the job's licence restriction."""
     from polydub.voice.registry import get_registry
 
-    return get_registry()
+    return get_registry().restricted(opts.commercial_safe)
 
 
 def _translation_registry():
@@ -38,8 +39,11 @@ def _translation_registry():
 
 
 def check_target_supported(opts) -> None:
-    """Fail before any heavy work when nothing can speak the target language."""
-    _voice_registry().default_voice(opts.target_language, opts.tts_engine)
+    """Fail before any heavy work when nothing can speak the target language, or when an engine or
+    voice asked for by name is not allowed (--commercial-safe)."""
+    registry = _voice_registry(opts)
+    registry.default_voice(opts.target_language, opts.tts_engine)
+    registry.check_requested(opts.tts_engine, opts.voices.values())
 
 
 def transcribe(dubber: Dubber, project: Project) -> None:
@@ -124,8 +128,9 @@ def translate(dubber: Dubber, project: Project) -> None:
 
 
 def synthesize(dubber: Dubber, project: Project) -> None:
-    registry = _voice_registry()
     opts = dubber.options
+    registry = _voice_registry(opts)
+    _warn(project, registry.fallback_notes(opts.target_language))
     policy = TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo)
     voices = assign_voices(dubber, project, registry)
     windows = line_windows(project.segments, dubber.original.duration, policy)
@@ -150,6 +155,25 @@ def synthesize(dubber: Dubber, project: Project) -> None:
         dubber.progress("synthesize", (n + 1) / total, f"line {n + 1}/{total}")
     engines = sorted({s.tts_engine for s in project.segments if s.tts_engine})
     project.engines["tts"] = ", ".join(engines)
+
+
+def _warn(project: Project, messages: list[str]) -> None:
+    for message in messages:
+        if message not in project.warnings:
+            project.warnings.append(message)
+
+
+def record_licences(dubber: Dubber, project: Project) -> None:
+    """The licence of every voice the dub used; a warning for each non-commercial one."""
+    from polydub.voice.licences import licence_summary, non_commercial_warnings
+
+    opts = dubber.options
+    used = {spk: info.get("voice") for spk, info in project.speakers.items() if info.get("voice")}
+    for seg in project.segments:  # a line voiced by hand in the studio counts too
+        if seg.voice and seg.voice != used.get(seg.speaker):
+            used[f"{seg.speaker} (line {seg.id})"] = seg.voice
+    project.licences = licence_summary(_voice_registry(opts), used, opts.commercial_safe)
+    _warn(project, non_commercial_warnings(project.licences))
 
 
 def _cannot_fit(registry, voice, seg, window, policy: TimingPolicy) -> bool:

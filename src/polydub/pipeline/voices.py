@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from polydub.errors import PolydubError
 from polydub.project import Project
 
 if TYPE_CHECKING:
@@ -56,9 +57,13 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
             wanted = opts.voices[spk]
             profile = store.get(wanted) if store is not None else None
             if profile is not None and profile.voices.get(tgt):
-                wanted = profile.voices[tgt]
                 info["profile"] = profile.name
-            chosen[spk] = registry.get_voice(wanted)
+                voice = _profile_voice(registry, profile, tgt)
+                if voice is None:
+                    continue  # its voice is excluded by --commercial-safe: matched below instead
+                chosen[spk] = voice
+            else:
+                chosen[spk] = registry.get_voice(wanted)
             info["voice_source"] = "user"
     if opts.voice_matching:
         from polydub.speakers.embedding import default_embedder
@@ -76,8 +81,9 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
             if profile is None:
                 continue
             profiles[spk] = profile
-            if profile.voices.get(tgt):
-                chosen[spk] = registry.get_voice(profile.voices[tgt])
+            voice = _profile_voice(registry, profile, tgt)
+            if voice is not None:
+                chosen[spk] = voice
                 info["voice_source"] = "profile"
         remaining = [s for s in speakers if s not in chosen]
         if remaining:
@@ -90,7 +96,8 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
             picks = choose_voices({s: embs[s] for s in remaining}, candidates, registry, embedder, default, genders)
             for spk, pick in picks.items():
                 chosen[spk] = pick.voice
-                if spk in profiles:  # remember it: this person keeps this voice in later videos
+                if spk in profiles and not profiles[spk].voices.get(tgt):
+                    # Remember it: this person keeps this voice in later videos.
                     store.set_voice(profiles[spk].name, tgt, pick.voice.id)
                 project.speakers[spk].update({
                     "voice_source": "matched", "match_similarity": round(pick.similarity, 3),
@@ -112,9 +119,36 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
         for spk in speakers:
             if project.speakers[spk].get("voice_source") == "matched":
                 chosen[spk] = _adapted(dubber, project, spk, chosen[spk], embs[spk], registry, embedder)
+    for spk in speakers:
+        chosen[spk] = _after_voice_change(project.speakers[spk], chosen[spk], registry)
     for spk, voice in chosen.items():
         project.speakers[spk].update({"voice": voice.id, "voice_language": tgt, "engine": voice.engine})
     return chosen
+
+
+def _profile_voice(registry, profile, language: str):
+    """The voice a profile keeps for `language`; None when it has none or it is not allowed now."""
+    from polydub.errors import LicenceError
+
+    if not profile.voices.get(language):
+        return None
+    try:
+        return registry.get_voice(profile.voices[language])
+    except LicenceError:
+        return None
+
+
+def _after_voice_change(info: dict, voice, registry):
+    """A speaker whose voice the quality stage replaced (for all their lines, because it failed most
+    of them) keeps the replacement on later runs, as long as the same voice would be chosen again."""
+    change = info.get("voice_change") or {}
+    if info.get("voice_source") == "user" or change.get("from") != voice.id:
+        return voice
+    try:
+        return registry.get_voice(change["to"])
+    except PolydubError:  # uninstalled since, or excluded by --commercial-safe: choose afresh
+        info.pop("voice_change", None)
+        return voice
 
 
 def _intelligibility(audio, text: str, language: str) -> float:

@@ -9,7 +9,7 @@ fails keeps its best rendering and carries flags plus the list of repairs tried.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from polydub.cache import value_key
 from polydub.pipeline.lines import Window, line_windows
@@ -27,8 +27,9 @@ from polydub.quality.checks import (
     is_draft,
     timing_flags,
 )
-from polydub.quality.context import Context, Snapshot, current_voice, fit_score, fits, registries, render
+from polydub.quality.context import Context, current_voice, registries, render
 from polydub.quality.overflow import render_deferred, repair_overflow
+from polydub.quality.speaker_voice import repair_speaker_voices
 from polydub.timing.fit import TimingPolicy
 
 if TYPE_CHECKING:
@@ -94,44 +95,6 @@ def _repair_translation(ctx: Context, seg: Segment, window: Window, q: dict) -> 
                 return
 
 
-def _alternative_voices(ctx: Context, seg: Segment) -> list[Any]:
-    current = current_voice(ctx, seg)
-    same = [v for v in ctx.voices.voices(language=ctx.tgt, engine=current.engine) if v.id != current.id]
-    same.sort(key=lambda v: (-v.quality, v.gender != current.gender, v.id))
-    other = [v for v in ctx.voices.voices(language=ctx.tgt) if v.engine != current.engine]
-    other.sort(key=lambda v: (-v.quality, v.id))
-    # One other engine at most: its best voice is the one likely to be understood.
-    return same[:2] + other[:1]
-
-
-def _repair_intelligibility(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
-    _audio_measures(ctx, seg, q)
-    if q.get("cer") is None or q["cer"] <= ctx.th.max_cer:
-        return
-    best, best_cer = Snapshot.take(seg, ctx.out_dir), q["cer"]
-    best_q = {k: q.get(k) for k in ("cer", "heard", "similarity", "audio_key")}
-    fit_before = fit_score(seg)
-    for voice in _alternative_voices(ctx, seg)[: ctx.th.max_repair_tries]:
-        ctx.dubber.check_cancel()
-        render(ctx, seg, window, voice, seg.translation or "")
-        if fit_score(seg) > fit_before and not fits(ctx, seg):
-            # A voice that no longer fits its slot trades one failure for another: skip Whisper.
-            kept, after = False, None
-        else:
-            _audio_measures(ctx, seg, q)
-            after = q.get("cer")
-            kept = after is not None and after < best_cer
-        q["repairs"].append({"check": FLAG_INTELLIGIBILITY, "action": f"resynthesize:{voice.id}",
-                             "before": best_cer, "after": after, "kept": kept})
-        if kept:
-            best, best_cer = Snapshot.take(seg, ctx.out_dir), after
-            best_q = {k: q.get(k) for k in ("cer", "heard", "similarity", "audio_key")}
-            if after <= ctx.th.max_cer:
-                break
-    best.restore(seg, ctx.out_dir)
-    q.update(best_q)
-
-
 def _final_flags(ctx: Context, seg: Segment, q: dict) -> list[str]:
     flags = timing_flags(seg, ctx.policy.min_tempo, ctx.policy.max_tempo, ctx.th)
     if q.get("cer") is not None and q["cer"] > ctx.th.max_cer:
@@ -147,7 +110,8 @@ def _final_flags(ctx: Context, seg: Segment, q: dict) -> list[str]:
 _NO_REPAIR = {
     FLAG_VOICE: "no cloning engine installed: the closest stock voice stays; flagged for review",
     FLAG_TRANSLATION: "engine is not draft tier or nothing better exists; flagged for review",
-    FLAG_INTELLIGIBILITY: "no alternative voice was understood better; flagged for review",
+    FLAG_INTELLIGIBILITY: "one person keeps one voice: a line is never given another voice (the speaker's "
+                          "voice changes only when it fails most of their lines); flagged for review",
     FLAG_OVERFLOW: "nothing shorter fits; the line is faded out at the next line's start",
     FLAG_TEMPO: "tempo outside the limits; flagged for review",
 }
@@ -186,13 +150,16 @@ def repair_text_and_timing(ctx: Context, seg: Segment, window: Window) -> tuple[
     return q, changed
 
 
-def listen_and_finish(ctx: Context, seg: Segment, window: Window, q: dict, changed: bool) -> dict:
-    """Second pass, after the audio of all lines was transcribed in batches: intelligibility
-    repairs, the final measurement of the line as it will be mixed, and its flags."""
-    if changed and ctx.th.repair and seg.audio:
-        _repair_intelligibility(ctx, seg, window, q)
+def listen(ctx: Context, seg: Segment, q: dict) -> dict:
+    """Second pass, after the audio of all lines was transcribed in batches: the line's measures."""
     if ctx.th.backtranslation:
         _bt_score(ctx, seg, q)
+    _audio_measures(ctx, seg, q)
+    return q
+
+
+def finish(ctx: Context, seg: Segment, q: dict) -> dict:
+    """Last pass, after the speaker-level voice repair: the line as it will be mixed, and its flags."""
     _audio_measures(ctx, seg, q)
     q.update(tempo=seg.tempo, overflow_s=seg.overflow or 0.0, mt_engine=seg.mt_engine, voice=seg.voice)
     q["flags"] = _final_flags(ctx, seg, q)
@@ -208,6 +175,7 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
     opts = dubber.options
     th = thresholds or Thresholds()
     voices, mt = registries()
+    voices = voices.restricted(opts.commercial_safe)  # repairs never pick an excluded voice
     ctx = Context(dubber=dubber, project=project, th=th,
                   policy=TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo),
                   voices=voices, mt=mt, tools=Tools(th), src=project.source_language or "en",
@@ -232,10 +200,16 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
              if s.audio and s.audio_key and (s.translation or "").strip() and q.get("audio_key") != s.audio_key]
     dubber.progress("quality", 0.5, f"transcribing {len(stale)} dubbed lines")
     ctx.tools.prefetch(stale, ctx.tgt)
-    for n, (seg, window, (q, changed)) in enumerate(zip(segments, windows, drafts, strict=True)):
+    qs = []
+    for n, (seg, (q, _changed)) in enumerate(zip(segments, drafts, strict=True)):
         dubber.check_cancel()
-        seg.metrics["quality"] = listen_and_finish(ctx, seg, window, q, changed)
-        dubber.progress("quality", 0.5 + 0.5 * (n + 1) / total, f"checked line {n + 1}/{total}")
+        qs.append(listen(ctx, seg, q))
+        dubber.progress("quality", 0.5 + 0.4 * (n + 1) / total, f"checked line {n + 1}/{total}")
+    if th.repair:
+        repair_speaker_voices(ctx, segments, windows, qs, _audio_measures)
+    for seg, q in zip(segments, qs, strict=True):
+        seg.metrics["quality"] = finish(ctx, seg, q)
+    dubber.progress("quality", 1.0, "quality checked")
     for message in ctx.tools.warnings:
         if message not in project.warnings:
             project.warnings.append(message)

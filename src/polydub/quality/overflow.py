@@ -1,4 +1,6 @@
-"""Overflow repairs: shorter renderings (other engines, text edits), then a faster voice."""
+"""Overflow repairs: shorter renderings (other engines, text edits) at the speaker's own voice.
+
+A faster voice is not a repair: one person keeps one voice (quality/speaker_voice.py)."""
 
 from __future__ import annotations
 
@@ -50,11 +52,6 @@ def _predicted_choices(ctx: Context, window: Window, voice, candidates: list[tup
     return fitting or ([least] if least[0] < overflow_now else [])
 
 
-def _halves_overflow(predicted: float | None, before: float) -> bool:
-    """A faster voice is worth its timbre change only if it fits or at least halves the overflow."""
-    return predicted is not None and predicted <= max(PREDICTION_SLACK_S, 0.5 * before)
-
-
 def _likely_to_fit(ctx: Context, seg: Segment, window: Window, candidates: list[tuple[str, str]]
                    ) -> list[tuple[str, str]]:
     """Candidates short enough to fit (each try costs a synthesis): by the engine's prediction
@@ -103,63 +100,22 @@ def repair_overflow(ctx: Context, seg: Segment, window: Window, q: dict) -> None
     if renders == 0:
         q["repairs"].append({"check": FLAG_OVERFLOW, "action": "shorten",
                              "result": "no shorter rendering found"})
-    if not fits(ctx, seg):
-        _faster_voice(ctx, seg, window, q)
-
-
-def _faster_voice(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
-    """Last resort: a same-engine, same-gender voice that speaks faster natively. A voice change
-    mid-speaker is audible, so it is kept only when it at least halves the overflow: losing the
-    last words to the fade-out is worse than a different timbre (measured: CER 0.15 -> 0.0)."""
-    best = Snapshot.take(seg, ctx.out_dir)
-    for voice in _faster_pool(ctx, current_voice(ctx, seg)):
-        ctx.dubber.check_cancel()
-        before = best.values["overflow"] or 0.0
-        predicted = _predicted_overflow(ctx, window, voice, seg.translation or "")
-        if predicted is not None and not _halves_overflow(predicted, before):
-            q["repairs"].append({"check": FLAG_OVERFLOW, "action": f"faster_voice:{voice.id}",
-                                 "before": round(before, 3), "predicted": round(predicted, 3),
-                                 "kept": False, "result": "predicted not to fit; not synthesized"})
-            continue
-        render(ctx, seg, window, voice, seg.translation or "")
-        kept = fits(ctx, seg) or (seg.overflow or 0.0) <= 0.5 * before
-        q["repairs"].append({"check": FLAG_OVERFLOW, "action": f"faster_voice:{voice.id}",
-                             "before": round(before, 3), "after": seg.overflow, "kept": kept})
-        if kept:
-            best = Snapshot.take(seg, ctx.out_dir)
-            if fits(ctx, seg):
-                return
-        best.restore(seg, ctx.out_dir)
-
-
-def _faster_pool(ctx: Context, current) -> list:
-    pool = [v for v in ctx.voices.voices(language=ctx.tgt, engine=current.engine)
-            if v.id != current.id and v.gender == current.gender]
-    pool.sort(key=lambda v: (-v.quality, v.id))
-    return pool[:2]
 
 
 def render_deferred(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
     """Render a line that synthesis left to this stage because its engine predicted it would not
-    fit. Text and voice are chosen by prediction, with the same preferences as the repairs above
-    (meaning-preserving shorter renderings, then a faster voice only if it at least halves the
-    overflow), so the line is synthesized once instead of once plus once per repair."""
+    fit. The text is chosen by prediction, with the same preferences as the repairs above
+    (meaning-preserving shorter renderings), so the line is synthesized once instead of once plus
+    once per repair; the voice stays the speaker's."""
     voice = current_voice(ctx, seg)
     text = (seg.translation or "").strip()
     before = _predicted_overflow(ctx, window, voice, text)
     chosen: list[dict] = []
     if before is not None and before > PREDICTION_SLACK_S:
         choices = _predicted_choices(ctx, window, voice, _shorter_candidates(ctx, seg, engines=True), before)
-        overflow = before
         if choices:
-            overflow, label, text = choices[0]
+            _overflow, label, text = choices[0]
             chosen.append({"check": FLAG_OVERFLOW, "action": label, "text": text})
-        if overflow > PREDICTION_SLACK_S:
-            for other in _faster_pool(ctx, voice):
-                if _halves_overflow(_predicted_overflow(ctx, window, other, text), overflow):
-                    voice = other
-                    chosen.append({"check": FLAG_OVERFLOW, "action": f"faster_voice:{other.id}"})
-                    break
     render(ctx, seg, window, voice, text)
     for repair in chosen:  # decided before synthesis: "before" is the prediction for the original
         q["repairs"].append(repair | {"before": round(before or 0.0, 3), "after": seg.overflow,

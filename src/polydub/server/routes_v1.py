@@ -37,6 +37,8 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
         "voices": {"type": "string", "description": 'JSON object speaker -> voice id, e.g. {"S1": "kokoro:ef_dora"}'},
         "keep_original": {"type": "boolean"}, "separation": {"type": "boolean"},
         "original_voice_db": {"type": "number", "description": "voice-over level of the original speech"},
+        "commercial_safe": {"type": "boolean", "description": "only voices licensed for commercial use "
+                            "(default: the server's `serve --commercial-safe`)"},
     }}}}}}
 
 

@@ -30,6 +30,7 @@ class JobOptions(BaseModel):
     keep_original: bool = False
     separation: bool = True
     original_voice_db: float | None = None
+    commercial_safe: bool | None = None  # None: the server's default (`serve --commercial-safe`)
 
     @field_validator("target_language", "source_language")
     @classmethod
@@ -46,6 +47,19 @@ class JobOptions(BaseModel):
         if isinstance(v, str):
             return json.loads(v) if v.strip() else {}
         return v
+
+
+def _check_licences(opts: JobOptions) -> None:
+    """In commercial-safe mode, a non-commercial engine or voice asked for by name is refused at once."""
+    if not opts.commercial_safe:
+        return
+    from polydub.errors import LicenceError
+    from polydub.voice.registry import get_registry
+
+    try:
+        get_registry().restricted(True).check_requested(opts.tts_engine, opts.voices.values())
+    except LicenceError as exc:
+        raise ApiError(422, "non_commercial_voice", str(exc)) from None
 
 
 def _form_options(fields: dict[str, str]) -> JobOptions:
@@ -79,6 +93,9 @@ class JobService:
             if language_field != "target_language" and language_field in fields:
                 fields.setdefault("target_language", fields[language_field])
             opts = _form_options(fields)
+            if opts.commercial_safe is None:
+                opts.commercial_safe = self.settings.commercial_safe
+            await run_in_threadpool(_check_licences, opts)
             await run_in_threadpool(sniff_media, path)
         except BaseException:
             shutil.rmtree(self.settings.job_dir(job_id), ignore_errors=True)

@@ -23,6 +23,8 @@ class Settings:
     dub_target: str = DEFAULT_DUB_TARGET
     render_target: str = DEFAULT_RENDER_TARGET
     max_live_sessions: int = 16  # live dubbing sessions at once (they share the loaded models)
+    # Jobs that do not say otherwise use only voices licensed for commercial use (`serve --commercial-safe`).
+    commercial_safe: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()

@@ -64,6 +64,23 @@ def log_mel(wav: np.ndarray, rate: int, n_fft: int, win_length: int, hop: int, n
     return np.log10(power @ mel_filters(rate, n_fft, n_mels).T + 1e-10)
 
 
+def window_dvectors(wav: np.ndarray, hp: Any, session: Any, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start frame of each window, (n, dim) unit-norm window embeddings) for 80-frame windows every
+    `stride` frames (10 ms each): the per-window vectors that `dvector` averages, on a finer grid, so
+    the embedding of any stretch is the mean of the windows inside it (one encoder pass per file)."""
+    feat = log_mel(wav, hp.sample_rate, hp.dvector_n_fft, hp.dvector_win_length, hp.dvector_hop_length,
+                   hp.dvector_n_mels)
+    win = hp.dvector_window
+    if len(feat) < win:
+        feat = np.concatenate([feat, np.zeros((win - len(feat), feat.shape[1]), dtype=feat.dtype)])
+    starts = np.arange(0, len(feat) - win + 1, stride)
+    emb = np.concatenate([
+        session.run(None, {"mel_window": np.stack([feat[s:s + win] for s in batch]).astype(np.float32)})[0]
+        for batch in np.array_split(starts, max(1, len(starts) // 256 + 1)) if len(batch)])
+    emb = emb / (np.linalg.norm(emb, axis=-1, keepdims=True) + 1e-12)
+    return starts, emb.astype(np.float32)
+
+
 def dvector(wav: np.ndarray, hp: Any, session: Any) -> np.ndarray:
     """L2-normalised d-vector: 80-frame windows (40-frame stride) through the encoder, mean-pooled."""
     feat = log_mel(wav, hp.sample_rate, hp.dvector_n_fft, hp.dvector_win_length, hp.dvector_hop_length,

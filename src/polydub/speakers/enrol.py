@@ -40,7 +40,8 @@ def profile_voice(store, profile, language: str, registry, embedder: SpeakerEmbe
     if profile.voices.get(language):
         return registry.get_voice(profile.voices[language])
     default = registry.default_voice(language)
-    voice = choose_voices({profile.name: profile.embedding}, candidate_voices(registry, language), registry,
-                          embedder, default)[profile.name].voice
+    candidates = candidate_voices(registry, language, default.engine)
+    voice = choose_voices({profile.name: profile.embedding}, candidates, registry, embedder,
+                          default)[profile.name].voice
     store.set_voice(profile.name, language, voice.id)
     return voice

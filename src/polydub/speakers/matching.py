@@ -67,23 +67,24 @@ def median_pitch(audio: Audio) -> float | None:
     return float(np.median(voiced)) if len(voiced) >= 20 else None
 
 
-_GENDER_MODELS: dict[str, object] = {}
+_GENDER_MODELS: dict[tuple[str, bool], object] = {}
 
 
 def _gender_model(registry, embedder: SpeakerEmbedder):
     """Logistic regression on the installed voices' embeddings, whose gender is known: the same
     embedding space as the speakers, so no extra model is needed."""
-    if embedder.name not in _GENDER_MODELS:
+    key = (embedder.name, bool(getattr(registry, "commercial_safe", False)))
+    if key not in _GENDER_MODELS:
         from sklearn.linear_model import LogisticRegression
 
         voices = [v for v in registry.voices() if v.quality >= 2 and v.gender in ("female", "male")]
         labels = [v.gender == "female" for v in voices]
         if len(set(labels)) < 2:
-            _GENDER_MODELS[embedder.name] = None
+            _GENDER_MODELS[key] = None
         else:
             features = np.stack([voice_embedding(v, registry, embedder) for v in voices])
-            _GENDER_MODELS[embedder.name] = LogisticRegression(C=1.0).fit(features, labels)
-    return _GENDER_MODELS[embedder.name]
+            _GENDER_MODELS[key] = LogisticRegression(C=1.0).fit(features, labels)
+    return _GENDER_MODELS[key]
 
 
 def likely_gender(audio: Audio, embedding: np.ndarray, registry, embedder: SpeakerEmbedder) -> str | None:

@@ -30,6 +30,11 @@ class TTSEngine(ABC):
     licence: str = ""
     description: str = ""
     capabilities = Capabilities(native_rate=False)
+    # Every voice of the engine is non-commercial (its voices also say so: voice/licences.py).
+    non_commercial: bool = False
+    # Languages this engine is meant to speak by default: when it is missing (or excluded by
+    # --commercial-safe), a dub into them says which fallback speaks instead.
+    preferred_for: tuple[str, ...] = ()
 
     @abstractmethod
     def is_available(self) -> bool:

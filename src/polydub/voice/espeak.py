@@ -24,19 +24,20 @@ def _language(code: str) -> str:
     return _THREE.get(base, base)
 
 
-@functools.lru_cache(maxsize=4)
-def _list_voices(binary: str) -> tuple[tuple[str, str, str], ...]:
-    """(espeak code, description, gender) per line of `espeak-ng --voices`."""
+@functools.lru_cache(maxsize=8)
+def list_voices(binary: str, which: str = "") -> tuple[tuple[str, str, str, str], ...]:
+    """(espeak language code, voice name, gender letter, voice file) per line of `espeak-ng --voices`
+    (`which="mb"`: the MBROLA voice definitions, installed databases or not)."""
+    option = f"--voices={which}" if which else "--voices"
     try:
-        proc = subprocess.run([binary, "--voices"], capture_output=True, text=True, timeout=20)
+        proc = subprocess.run([binary, option], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.SubprocessError):
         return ()
     rows = []
     for line in proc.stdout.splitlines()[1:]:
         cols = line.split()
-        if len(cols) >= 4:
-            gender = cols[2].split("/")[-1]
-            rows.append((cols[1], cols[3], gender))
+        if len(cols) >= 5:
+            rows.append((cols[1], cols[3], cols[2].split("/")[-1], cols[4]))
     return tuple(rows)
 
 
@@ -62,12 +63,12 @@ class EspeakEngine(TTSEngine):
         path = self._path()
         if not path:
             return []
-        rows = _list_voices(path)
+        rows = list_voices(path)
         by_lang: dict[str, list[str]] = {}
-        for code, _, _ in rows:
+        for code, _, _, _ in rows:
             by_lang.setdefault(_language(code), []).append(code)
         out = []
-        for code, desc, gender in rows:
+        for code, desc, gender, _ in rows:
             lang = _language(code)
             # One variant per language is "primary" (the plain code, else the first listed);
             # regional variants stay selectable but never win the default.

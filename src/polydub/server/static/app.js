@@ -94,6 +94,7 @@ function setupUpload() {
     fd.append("keep_original", $("#keep-original").checked);
     fd.append("separation", $("#separation").checked);
     if ($("#voice-db").value !== "") fd.append("original_voice_db", $("#voice-db").value);
+    if ($("#commercial-safe").checked) fd.append("commercial_safe", true);  // else the server's default
     fd.append("file", file);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/jobs");

@@ -230,6 +230,9 @@ def models() -> None:
         installed = "yes" if row.get("available") else f"no: {row.get('install_hint', '')}"
         mt.add_row(str(row.get("name")), installed, shown, tiers, str(row.get("licence", "")))
     out_console.print(mt)
+    for row in TranslationRegistry().describe():
+        if row.get("provenance"):
+            out_console.print(f"  [dim]{row['name']} weights:[/dim] {row['provenance']}", highlight=False)
     tts = Table(title="Voices")
     for col in ("engine", "installed", "languages", "voices", "native rate", "cloning", "licence"):
         tts.add_column(col)

@@ -59,15 +59,19 @@ def _units(text: str) -> list[str]:
 
 def repeated_phrase(source: str, output: str) -> str | None:
     """A phrase of >= 4 words (>= 6 CJK characters) said twice in the output but not in the source."""
+    if _first_repeat(_units(source), 6 if _CJK.search(source) else 4):
+        return None  # the speaker repeated themselves: so may the translation
     units = _units(output)
-    size = 6 if _CJK.search(output) else 4
-    src = _units(source)
-    src_grams = {tuple(src[i:i + size]) for i in range(len(src) - size + 1)}
+    repeat = _first_repeat(units, 6 if _CJK.search(output) else 4)
+    return " ".join(repeat) if repeat else None
+
+
+def _first_repeat(units: list[str], size: int) -> tuple[str, ...] | None:
     seen: set[tuple[str, ...]] = set()
     for i in range(len(units) - size + 1):
         gram = tuple(units[i:i + size])
-        if gram in seen and gram not in src_grams:
-            return " ".join(gram)
+        if gram in seen:
+            return gram
         seen.add(gram)
     return None
 

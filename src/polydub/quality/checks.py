@@ -240,9 +240,11 @@ def back_translate(registry: Any, lines: list[str], src: str, tgt: str, tools: T
     ([None…], None) when nothing else covers the reverse direction."""
     if not lines or src == tgt:
         return [None] * len(lines), None
-    producer = set((exclude or "").split("+")) - {""}
+    # A language model also agrees with itself through a chain; other engines are independent per pair.
+    llms = set((exclude or "").split("+")) & {e.name for e in registry.engines() if getattr(e, "uses_llm", False)}
     try:
-        engines = [e for e in registry.candidates(tgt, src) if not set(e.name.split("+")) & producer]
+        engines = [e for e in registry.candidates(tgt, src)
+                   if e.name != exclude and not set(e.name.split("+")) & llms]
         if not engines:
             raise RuntimeError(f"no engine other than {exclude} translates {tgt}->{src}")
         engine = engines[0]

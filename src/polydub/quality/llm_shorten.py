@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from polydub.quality.checks import FLAG_OVERFLOW
+from polydub.quality.shorten import remove_fillers
 
 LABEL = "shorten_llm:qwen"
 # Kokoro's own duration prediction errs by ~2 %; ask for a little less than the exact budget.
@@ -38,7 +39,10 @@ def llm_shorter(ctx: Any, seg: Any, max_chars: int, q: dict) -> tuple[str, str] 
         q["repairs"].append({"check": FLAG_OVERFLOW, "action": LABEL, "kept": False,
                              "result": "the LLM gave no shorter line in the target language"})
         return None
-    verdict = ctx.tools.adequacy().judge(seg.text, text, ctx.src, ctx.tgt, produced_by=shortener.name)
+    # Fillers carry no meaning, so the shorter line is not asked to keep them: the adequacy check
+    # compares it with the source minus its fillers.
+    source = remove_fillers(seg.text, ctx.src) or seg.text
+    verdict = ctx.tools.adequacy().judge(source, text, ctx.src, ctx.tgt, produced_by=shortener.name)
     if verdict.flagged:
         q["repairs"].append({"check": FLAG_OVERFLOW, "action": LABEL, "text": text, "kept": False,
                              "result": "rejected by the adequacy check: " + "; ".join(verdict.reasons)})

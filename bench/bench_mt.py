@@ -158,13 +158,31 @@ def print_mt_table(results: list[dict], console: Console, markdown: bool) -> Non
 
 # -- invented-content flag -------------------------------------------------
 
-def bench_adequacy(cache: Cache, console: Console, markdown: bool) -> dict:
+def _round_robin(items: list[dict]) -> list[dict]:
+    """One line of each direction in turn, so an interrupted run still covers every direction."""
+    by_direction: dict[str, list[dict]] = defaultdict(list)
+    for item in items:
+        by_direction[f"{item['src']}-{item['tgt']}"].append(item)
+    queues = list(by_direction.values())
+    out: list[dict] = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                out.append(queue.pop(0))
+    return out
+
+
+def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: bool = False) -> dict:
     from polydub.quality.adequacy import AdequacyScorer, lexical_reasons, model_reasons
 
     scorer = AdequacyScorer()
     if not scorer.available():
         console.print("[yellow]adequacy: the Qwen scorer is not installed; lexical checks only[/yellow]")
-    items = read_tsv(SETS / "adequacy.tsv")
+    items = _round_robin(read_tsv(SETS / "adequacy.tsv"))
+    if cached_only:
+        items = [i for i in items if cache.get(f"adequacy|{i['src']}-{i['tgt']}|{i['source']}|{i['translation']}")
+                 is not None]
+        console.print(f"adequacy: {len(items)} labelled lines already scored in the cache", highlight=False)
     verdicts: dict[str, list[tuple[dict, bool]]] = {"draft": [], "qwen": []}
     began = time.perf_counter()
     for n, item in enumerate(items):
@@ -235,6 +253,8 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=None, help="JSON file that keeps results between runs")
     parser.add_argument("--no-adequacy", action="store_true")
     parser.add_argument("--only-adequacy", action="store_true")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="adequacy: report only the labelled lines already scored in --cache")
     parser.add_argument("--json", type=Path, help="write all figures (and outputs) as JSON")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     args = parser.parse_args()
@@ -252,7 +272,7 @@ def main() -> int:
                 continue
             results += bench_direction(registry, direction, cache, args.limit, wanted, console)
         print_mt_table(results, console, args.markdown)
-    adequacy = None if args.no_adequacy else bench_adequacy(cache, console, args.markdown)
+    adequacy = None if args.no_adequacy else bench_adequacy(cache, console, args.markdown, args.cached_only)
     if args.json:
         args.json.write_text(json.dumps({"mt": results, "adequacy": adequacy}, ensure_ascii=False, indent=2))
     return 0

@@ -58,6 +58,20 @@ def test_qwen_translates_key_directions_in_the_target_script() -> None:
     assert words(de_en) & {"portal", "homepage", "website"} and "secure" in words(de_en), de_en
 
 
+def test_saved_prompt_prefix_scores_like_a_cold_decode() -> None:
+    from polydub.translation.llama_models import chatml
+    from polydub.translation.qwen import QWEN, Conversation
+
+    back, forward = Conversation("ru", "en"), Conversation("en", "ru")
+    line, source = "Мы посадили двести деревьев.", "We planted two hundred trees."
+    QWEN.llm().reset()
+    cold = QWEN.continuation_logprobs(chatml(back.messages(line)), source, prefix=back.prefix())
+    QWEN.continuation_logprobs(chatml(forward.messages(source)), line, prefix=forward.prefix())
+    warm = QWEN.continuation_logprobs(chatml(back.messages(line)), source, prefix=back.prefix())
+    assert len(cold) == len(warm) and max(abs(a - b) for a, b in zip(cold, warm, strict=True)) < 0.05
+    assert sum(cold) / len(cold) > -1.5  # a faithful line is likely under the model
+
+
 def test_context_keeps_a_name_consistent() -> None:
     # Earlier lines and their translations are chat turns: the robot keeps the Russian name it was given.
     before = [("We call this little robot Blinky.", "Мы называем этого маленького робота Мигалкой.")]
@@ -82,11 +96,11 @@ def test_leaked_word_is_retried_with_the_word_named(monkeypatch: pytest.MonkeyPa
     real = qwen_module.QWEN.complete
     prompts: list[str] = []
 
-    def first_reply_leaks(prompt: str, max_tokens: int, stop=()):
+    def first_reply_leaks(prompt: str, max_tokens: int, stop=(), prefix: str = ""):
         prompts.append(prompt)
         if len(prompts) == 1:  # what the model sometimes does: an English word left in
             return "Попросите о помощи early.", False
-        return real(prompt, max_tokens, stop)
+        return real(prompt, max_tokens, stop, prefix)
 
     monkeypatch.setattr(qwen_module.QWEN, "complete", first_reply_leaks)
     out = qwen.translate(["Ask for help early."], "en", "ru")[0]

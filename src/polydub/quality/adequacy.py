@@ -115,8 +115,9 @@ class AdequacyScorer:
         from polydub.translation.llama_models import chatml
         from polydub.translation.qwen import QWEN, Conversation
 
-        prompt = chatml(Conversation(src, tgt).messages(text))
-        return QWEN.continuation_logprobs(prompt, translation + "<|im_end|>")
+        conversation = Conversation(src, tgt)
+        return QWEN.continuation_logprobs(chatml(conversation.messages(text)), translation + "<|im_end|>",
+                                          prefix=conversation.prefix())
 
     def measure(self, source: str, output: str, src: str, tgt: str, produced_by: str | None) -> dict[str, float]:
         """Prism-style measurements (empty when no scorer is installed or a language is not covered)."""

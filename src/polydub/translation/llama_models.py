@@ -7,10 +7,12 @@ process take turns. Translation, "say it shorter" and the adequacy score all go 
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import inspect
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,9 @@ class LlamaModel:
     prepare: Callable[[Path], None] | None = None  # e.g. join split parts once, with a hash check
     lock: threading.RLock = field(default_factory=threading.RLock)
     _llm: Any = None
+    # KV cache of prompt prefixes (system prompt + examples), so alternating between a few prompts
+    # (translate, score back, score forward) does not re-read the shared part every time.
+    _prefixes: OrderedDict[tuple[int, ...], tuple[bytes, int]] = field(default_factory=OrderedDict)
 
     def runtime_installed(self) -> bool:
         return importlib.util.find_spec("llama_cpp") is not None
@@ -76,17 +81,20 @@ class LlamaModel:
     def tokens(self, text: str, special: bool = False) -> list[int]:
         return list(self.llm().tokenize(text.encode("utf-8"), add_bos=False, special=special))
 
-    def complete(self, prompt: str, max_tokens: int, stop: Sequence[str] = ()) -> tuple[str, bool]:
+    def complete(self, prompt: str, max_tokens: int, stop: Sequence[str] = (),
+                 prefix: str = "") -> tuple[str, bool]:
         """Greedy completion: (text, cut at max_tokens). Prompts that share a prefix with the
-        previous call reuse its KV cache, so a fixed system prompt and few-shot turns cost once."""
+        previous call reuse its KV cache; `prefix` (the start of `prompt`: system prompt and
+        examples) is also kept aside, so it is evaluated once however the calls alternate."""
         llm = self.llm()
         with self.lock:
+            self._restore_prefix(llm, prefix)
             out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=0.0, top_k=1,
                                         repeat_penalty=1.0, stop=list(stop), echo=False)
         choice = out["choices"][0]
         return str(choice["text"]), choice.get("finish_reason") == "length"
 
-    def continuation_logprobs(self, prompt: str, continuation: str) -> list[float]:
+    def continuation_logprobs(self, prompt: str, continuation: str, prefix: str = "") -> list[float]:
         """Log-probability of each token of `continuation` after `prompt` (forced decoding, no
         sampling): the basis of the adequacy score. One decode of the new tokens; the prompt's
         shared prefix is reused from the KV cache."""
@@ -96,7 +104,45 @@ class LlamaModel:
         if not head or not tail:
             return []
         with self.lock:
+            self._restore_prefix(llm, prefix)
             return _forced_logprobs(llm, head, tail)
+
+    def _restore_prefix(self, llm: Any, prefix: str, keep: int = 8) -> None:
+        """Make the KV cache start with `prefix`, from a saved copy when it was seen before."""
+        tokens = self.tokens(prefix, special=True) if prefix else []
+        if len(tokens) < 2:
+            return
+        if llm.n_tokens >= len(tokens) and list(llm.input_ids[:len(tokens)]) == tokens:
+            return  # already there
+        key = tuple(tokens)
+        saved = self._prefixes.get(key)
+        llm.reset()
+        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        if saved is not None and _load_sequence(llm, saved[0]):
+            self._prefixes.move_to_end(key)
+            llm.input_ids[:len(tokens)] = tokens
+            llm.n_tokens = len(tokens)
+            return
+        llm.eval(tokens)
+        self._prefixes[key] = (_save_sequence(llm), len(tokens))
+        while len(self._prefixes) > keep:
+            self._prefixes.popitem(last=False)
+
+
+def _save_sequence(llm: Any) -> bytes:
+    import llama_cpp
+
+    size = llama_cpp.llama_state_seq_get_size(llm._ctx.ctx, 0)
+    buf = (ctypes.c_uint8 * size)()
+    used = llama_cpp.llama_state_seq_get_data(llm._ctx.ctx, buf, size, 0)
+    return bytes(buf[:used])
+
+
+def _load_sequence(llm: Any, data: bytes) -> bool:
+    import llama_cpp
+
+    buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+    return bool(llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, buf, len(data), 0))
 
 
 def _forced_logprobs(llm: Any, head: list[int], tail: list[int]) -> list[float]:

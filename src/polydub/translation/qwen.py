@@ -128,11 +128,18 @@ class Conversation:
     target: str
     turns: list[tuple[str, str]] = field(default_factory=list)
 
+    def fixed(self) -> list[dict[str, str]]:
+        """The part every prompt of this pair starts with: system prompt and examples."""
+        return [{"role": "system", "content": system_prompt(self.source, self.target)}] + \
+            example_turns(self.source, self.target)
+
+    def prefix(self) -> str:
+        return chatml(self.fixed(), open_reply=False)
+
     def messages(self, line: str) -> list[dict[str, str]]:
         if len(self.turns) >= _MAX_TURNS:
             self.turns = self.turns[-_KEEP_TURNS:]
-        msgs = [{"role": "system", "content": system_prompt(self.source, self.target)}]
-        msgs += example_turns(self.source, self.target)
+        msgs = self.fixed()
         for src, out in self.turns:
             msgs += [{"role": "user", "content": src}, {"role": "assistant", "content": out}]
         return msgs + [{"role": "user", "content": line}]
@@ -154,10 +161,11 @@ def shorten_messages(source_line: str, translation: str, source: str, target: st
                      max_chars: int) -> list[dict[str, str]]:
     src, tgt = language_name(source), language_name(target)
     system = (f"You edit {tgt} dubbing lines so that they can be spoken in less time. Rewrite the "
-              f"{tgt} line in at most {max_chars} characters with exactly the same meaning: every fact, "
-              "name and number stays, nothing is added; drop filler words and use shorter words and "
-              f"constructions. Reply with the shorter {tgt} line only.")
-    user = f"{src} original: {source_line}\n{tgt} line ({len(translation)} characters): {translation}"
+              f"{tgt} line within the number of characters the user gives, with exactly the same meaning: "
+              "every fact, name and number stays, nothing is added; drop filler words and use shorter "
+              f"words and constructions. Reply with the shorter {tgt} line only.")
+    user = (f"{src} original: {source_line}\n{tgt} line ({len(translation)} characters): {translation}\n"
+            f"Shorter {tgt} line, at most {max_chars} characters:")
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
@@ -226,7 +234,8 @@ class QwenTranslator(Translator):
         if not self.is_available():
             raise EngineNotInstalledError("the Qwen GGUF or llama-cpp-python is not installed", self.install_hint())
         messages = shorten_messages(source_line, translation, source, target, max_chars)
-        reply, cut = QWEN.complete(chatml(messages), token_cap(translation), stop=["<|im_end|>", "\n"])
+        reply, cut = QWEN.complete(chatml(messages), token_cap(translation), stop=["<|im_end|>", "\n"],
+                                   prefix=chatml(messages[:1], open_reply=False))
         text = parse_reply(reply, translation)
         if cut or not text or len(text) >= len(translation) or leak_problem(source_line, text, source, target):
             return None
@@ -236,7 +245,8 @@ class QwenTranslator(Translator):
         source, target = conversation.source, conversation.target
         messages = conversation.messages(line)
         cap = token_cap(line)
-        reply, cut = QWEN.complete(chatml(messages), cap, stop=["<|im_end|>", "\n"])
+        prefix = conversation.prefix()
+        reply, cut = QWEN.complete(chatml(messages), cap, stop=["<|im_end|>", "\n"], prefix=prefix)
         text = parse_reply(reply, line)
         problem = "cut at the token cap" if cut else leak_problem(line, text, source, target)
         if problem is None:
@@ -245,7 +255,7 @@ class QwenTranslator(Translator):
         leaked = leaked_words(line, text, source, target)
         retry = messages + [{"role": "assistant", "content": text},
                             {"role": "user", "content": _retry_request(problem, leaked, target)}]
-        reply2, cut2 = QWEN.complete(chatml(retry), cap, stop=["<|im_end|>", "\n"])
+        reply2, cut2 = QWEN.complete(chatml(retry), cap, stop=["<|im_end|>", "\n"], prefix=prefix)
         second = parse_reply(reply2, line)
         if second and not cut2 and leak_problem(line, second, source, target) is None:
             return second

@@ -42,10 +42,14 @@ def read_tsv(path: Path) -> list[dict[str, str]]:
 
 
 class Cache:
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, also: list[Path] | None = None) -> None:
         self.path = path
         self.spent = 0.0
-        self.data: dict = json.loads(path.read_text()) if path and path.exists() else {}
+        self.data: dict = {}
+        for extra in also or []:  # results of runs in other processes, read only
+            self.data.update(json.loads(extra.read_text()))
+        if path and path.exists():
+            self.data.update(json.loads(path.read_text()))
 
     def get(self, key: str):
         return self.data.get(key)
@@ -251,6 +255,8 @@ def main() -> int:
     parser.add_argument("--engines", default="", help="only these engines (names; 'auto' = registry choice)")
     parser.add_argument("--limit", type=int, default=None, help="first N sentences per direction")
     parser.add_argument("--cache", type=Path, default=None, help="JSON file that keeps results between runs")
+    parser.add_argument("--also-cache", type=Path, nargs="*", default=[],
+                        help="more cache files to read (runs split over several processes)")
     parser.add_argument("--no-adequacy", action="store_true")
     parser.add_argument("--only-adequacy", action="store_true")
     parser.add_argument("--cached-only", action="store_true",
@@ -259,7 +265,7 @@ def main() -> int:
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     args = parser.parse_args()
     console = Console()
-    cache = Cache(args.cache)
+    cache = Cache(args.cache, args.also_cache)
     from polydub.translation.registry import default_engines
 
     registry = TranslationRegistry([Memo(e, cache) for e in default_engines()])

@@ -54,6 +54,7 @@ class LlamaModel:
     # KV cache of prompt prefixes (system prompt + examples), so alternating between a few prompts
     # (translate, score back, score forward) does not re-read the shared part every time.
     _prefixes: OrderedDict[tuple[int, ...], tuple[bytes, int]] = field(default_factory=OrderedDict)
+    _masks: dict[str, np.ndarray] = field(default_factory=dict)
 
     def runtime_installed(self) -> bool:
         return importlib.util.find_spec("llama_cpp") is not None
@@ -81,8 +82,33 @@ class LlamaModel:
     def tokens(self, text: str, special: bool = False) -> list[int]:
         return list(self.llm().tokenize(text.encode("utf-8"), add_bos=False, special=special))
 
+    def token_masks(self, classes: dict[str, Callable[[bytes], bool]]) -> dict[str, np.ndarray]:
+        """Boolean masks over the vocabulary, one per class (tokens whose bytes satisfy its test).
+        One pass over the vocabulary, then kept in memory and beside the model file."""
+        missing = [name for name in classes if name not in self._masks]
+        if missing:
+            cache = self.path().with_name(self.path().name + ".masks.npz")
+            try:
+                with np.load(cache) as saved:
+                    self._masks.update({k: saved[k] for k in saved.files})
+            except (OSError, ValueError):
+                pass
+            missing = [name for name in classes if name not in self._masks]
+        if missing:
+            llm = self.llm()
+            pieces = [llm.detokenize([i], special=False) for i in range(llm.n_vocab())]
+            for name in missing:
+                self._masks[name] = np.array([classes[name](piece) for piece in pieces], dtype=bool)
+            try:
+                tmp = cache.with_name(cache.name + ".tmp.npz")
+                np.savez(tmp, **self._masks)
+                os.replace(tmp, cache)
+            except OSError:
+                pass  # a read-only model folder: recomputed next time
+        return {name: self._masks[name] for name in classes}
+
     def complete(self, prompt: str, max_tokens: int, stop: Sequence[str] = (),
-                 prefix: str = "") -> tuple[str, bool]:
+                 prefix: str = "", banned: np.ndarray | None = None) -> tuple[str, bool]:
         """Greedy completion: (text, cut at max_tokens). Prompts that share a prefix with the
         previous call reuse its KV cache; `prefix` (the start of `prompt`: system prompt and
         examples) is also kept aside, so it is evaluated once however the calls alternate."""
@@ -90,7 +116,8 @@ class LlamaModel:
         with self.lock:
             self._restore_prefix(llm, prefix)
             out = llm.create_completion(prompt, max_tokens=max_tokens, temperature=0.0, top_k=1,
-                                        repeat_penalty=1.0, stop=list(stop), echo=False)
+                                        repeat_penalty=1.0, stop=list(stop), echo=False,
+                                        logits_processor=None if banned is None else [_ban(banned)])
         choice = out["choices"][0]
         return str(choice["text"]), choice.get("finish_reason") == "length"
 
@@ -127,6 +154,16 @@ class LlamaModel:
         self._prefixes[key] = (_save_sequence(llm), len(tokens))
         while len(self._prefixes) > keep:
             self._prefixes.popitem(last=False)
+
+
+def _ban(mask: np.ndarray) -> Callable[[Any, np.ndarray], np.ndarray]:
+    """A logits processor that makes the masked tokens impossible (constrained decoding)."""
+
+    def apply(_ids: Any, scores: np.ndarray) -> np.ndarray:
+        scores[mask[: len(scores)]] = -np.inf
+        return scores
+
+    return apply
 
 
 def _save_sequence(llm: Any) -> bytes:

@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from polydub.errors import EngineNotInstalledError, UnsupportedLanguageError
 from polydub.languages import language_name
 from polydub.paths import data_dir
 from polydub.translation.base import TIER_BASIC, TIER_GOOD, Translator
-from polydub.translation.leaks import leak_problem, leaked_words
+from polydub.translation.leaks import leak_problem, leaked_words, script_of, source_words
 from polydub.translation.llama_models import LlamaModel, chatml, llm_disabled
 from polydub.translation.text import clean_line, run_nonempty
 
@@ -169,6 +171,37 @@ def shorten_messages(source_line: str, translation: str, source: str, target: st
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+# First bytes of UTF-8 characters per script: a token holding one can start such a character.
+_LEAD_BYTES = {"CYRILLIC": range(0xD0, 0xD4), "ARABIC": range(0xD8, 0xDC), "CJK": range(0xE3, 0xEA),
+               "HANGUL": range(0xEA, 0xEE)}
+_TOKEN_CLASSES = {"LATIN": lambda piece: re.search(rb"[A-Za-z]", piece) is not None} | {
+    script: (lambda piece, lead=frozenset(lead): any(b in lead for b in piece))
+    for script, lead in _LEAD_BYTES.items()}
+
+
+def banned_tokens(line: str, source: str, target: str, leaked: Sequence[str] = ()) -> np.ndarray | None:
+    """Tokens the translation may not use (constrained decoding): letters of any alphabet other than
+    the target's, except the pieces of the source's names and brands, which may stay as they are;
+    on a retry also the first piece of each word that leaked. None when nothing is banned."""
+    target_script = script_of(target)
+    banned = [s for s in _TOKEN_CLASSES if s != target_script and not (s == "CJK" and target == "ko")]
+    masks = QWEN.token_masks({s: _TOKEN_CLASSES[s] for s in banned})
+    mask = np.zeros_like(next(iter(masks.values()))) if masks else None
+    if mask is None:
+        return None
+    for m in masks.values():
+        mask |= m
+    names, _ordinary = source_words(line)
+    for word in re.findall(r"[^\W_]+", line):
+        if word.lower() in names:
+            for variant in (word, " " + word):
+                mask[QWEN.tokens(variant)] = False
+    for word in leaked:
+        for variant in (word, " " + word, word.lower(), " " + word.lower()):
+            mask[QWEN.tokens(variant)[:1]] = True
+    return mask
+
+
 def token_cap(line: str) -> int:
     # A faithful translation is rarely over 3x the source tokens; beyond that it is rambling.
     return 3 * len(QWEN.tokens(line)) + 16
@@ -235,7 +268,8 @@ class QwenTranslator(Translator):
             raise EngineNotInstalledError("the Qwen GGUF or llama-cpp-python is not installed", self.install_hint())
         messages = shorten_messages(source_line, translation, source, target, max_chars)
         reply, cut = QWEN.complete(chatml(messages), token_cap(translation), stop=["<|im_end|>", "\n"],
-                                   prefix=chatml(messages[:1], open_reply=False))
+                                   prefix=chatml(messages[:1], open_reply=False),
+                                   banned=banned_tokens(source_line + " " + translation, source, target))
         text = parse_reply(reply, translation)
         if cut or not text or len(text) >= len(translation) or leak_problem(source_line, text, source, target):
             return None
@@ -246,7 +280,8 @@ class QwenTranslator(Translator):
         messages = conversation.messages(line)
         cap = token_cap(line)
         prefix = conversation.prefix()
-        reply, cut = QWEN.complete(chatml(messages), cap, stop=["<|im_end|>", "\n"], prefix=prefix)
+        banned = banned_tokens(line, source, target)
+        reply, cut = QWEN.complete(chatml(messages), cap, stop=["<|im_end|>", "\n"], prefix=prefix, banned=banned)
         text = parse_reply(reply, line)
         problem = "cut at the token cap" if cut else leak_problem(line, text, source, target)
         if problem is None:
@@ -255,7 +290,8 @@ class QwenTranslator(Translator):
         leaked = leaked_words(line, text, source, target)
         retry = messages + [{"role": "assistant", "content": text},
                             {"role": "user", "content": _retry_request(problem, leaked, target)}]
-        reply2, cut2 = QWEN.complete(chatml(retry), cap, stop=["<|im_end|>", "\n"], prefix=prefix)
+        reply2, cut2 = QWEN.complete(chatml(retry), cap, stop=["<|im_end|>", "\n"], prefix=prefix,
+                                     banned=banned_tokens(line, source, target, leaked))
         second = parse_reply(reply2, line)
         if second and not cut2 and leak_problem(line, second, source, target) is None:
             return second

@@ -176,31 +176,59 @@ def _round_robin(items: list[dict]) -> list[dict]:
     return out
 
 
-def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: bool = False) -> dict:
-    from polydub.quality.adequacy import AdequacyScorer, lexical_reasons, model_reasons
+def _tune(rows: list[tuple[dict, bool]], console: Console) -> None:
+    """Grid search of the model thresholds on the labelled lines (lexical checks always on)."""
+    from polydub.quality.adequacy import model_reasons
+
+    best = []
+    for pmi in [x / 2 for x in range(-16, -3)]:
+        for gain in [x / 10 for x in range(-5, 16)]:
+            for fwd in [x / 4 for x in range(-16, -3)]:
+                for view in ("draft", "qwen"):
+                    flagged = []
+                    for item, _ in rows:
+                        sc = item["scores"] if view == "draft" else \
+                            {k: v for k, v in item["scores"].items() if k.startswith("reverse")}
+                        flagged.append((item, item["lexical"] or bool(model_reasons(sc, pmi, gain, fwd))))
+                    pr = _precision_recall(flagged)
+                    f1 = 2 * pr["precision"] * pr["recall"] / (pr["precision"] + pr["recall"] or 1)
+                    best.append((view, round(f1, 3), pmi, gain, fwd, pr["precision"], pr["recall"]))
+    for view in ("draft", "qwen"):
+        top = sorted((b for b in best if b[0] == view), key=lambda b: (-b[1], -b[5]))[:5]
+        for b in top:
+            console.print(f"tune {view}: F1 {b[1]} pmi_worst<{b[2]} gain<{b[3]} forward_mean<{b[4]} "
+                          f"P {b[5]:.2f} R {b[6]:.2f}", highlight=False)
+
+
+def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: bool = False,
+                   tune: bool = False) -> dict:
+    from polydub.quality.adequacy import AdequacyScorer, features, lexical_reasons, model_reasons
 
     scorer = AdequacyScorer()
     if not scorer.available():
         console.print("[yellow]adequacy: the Qwen scorer is not installed; lexical checks only[/yellow]")
     items = _round_robin(read_tsv(SETS / "adequacy.tsv"))
     if cached_only:
-        items = [i for i in items if cache.get(f"adequacy|{i['src']}-{i['tgt']}|{i['source']}|{i['translation']}")
+        items = [i for i in items if cache.get(f"adequacy-raw|{i['src']}-{i['tgt']}|{i['source']}|{i['translation']}")
                  is not None]
         console.print(f"adequacy: {len(items)} labelled lines already scored in the cache", highlight=False)
     verdicts: dict[str, list[tuple[dict, bool]]] = {"draft": [], "qwen": []}
     began = time.perf_counter()
     for n, item in enumerate(items):
         src, tgt, source, text = item["src"], item["tgt"], item["source"], item["translation"]
-        key = f"adequacy|{src}-{tgt}|{source}|{text}"
-        scores = cache.get(key)
-        if scores is None:
-            scores = scorer.measure(source, text, src, tgt, produced_by="draft")
-            cache.put(key, scores)
+        key = f"adequacy-raw|{src}-{tgt}|{source}|{text}"
+        raw = cache.get(key)
+        if raw is None:
+            raw = scorer.measure_raw(source, text, src, tgt, produced_by="draft")
+            cache.put(key, raw)
+        scores = features(raw)
         lexical = bool(lexical_reasons(source, text, src, tgt))
         # A line Qwen produced is judged by the reverse decode only (no self-scoring forward).
         reverse_only = {k: v for k, v in scores.items() if k.startswith("reverse")}
-        verdicts["draft"].append((item | {"scores": scores}, lexical or bool(model_reasons(scores))))
-        verdicts["qwen"].append((item | {"scores": reverse_only}, lexical or bool(model_reasons(reverse_only))))
+        verdicts["draft"].append((item | {"scores": scores, "lexical": lexical},
+                                  lexical or bool(model_reasons(scores))))
+        verdicts["qwen"].append((item | {"scores": reverse_only, "lexical": lexical},
+                                 lexical or bool(model_reasons(reverse_only))))
         if n % 20 == 19:
             console.print(f"  adequacy: {n + 1}/{len(items)} lines scored", highlight=False)
     seconds = time.perf_counter() - began
@@ -225,6 +253,8 @@ def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: 
         print("\n| kind | flagged (draft) |\n|---|---|")
         for kind, (hit, total) in summary["draft"]["per_label"].items():
             print(f"| {kind} | {hit}/{total} |")
+    if tune:
+        _tune(verdicts["draft"], console)
     summary["seconds"] = round(seconds, 1)
     summary["items"] = [{**item, "flagged": flagged} for item, flagged in verdicts["draft"]]
     return summary
@@ -259,6 +289,7 @@ def main() -> int:
                         help="more cache files to read (runs split over several processes)")
     parser.add_argument("--no-adequacy", action="store_true")
     parser.add_argument("--only-adequacy", action="store_true")
+    parser.add_argument("--tune", action="store_true", help="adequacy: grid-search the model thresholds")
     parser.add_argument("--cached-only", action="store_true",
                         help="adequacy: report only the labelled lines already scored in --cache")
     parser.add_argument("--json", type=Path, help="write all figures (and outputs) as JSON")
@@ -278,7 +309,7 @@ def main() -> int:
                 continue
             results += bench_direction(registry, direction, cache, args.limit, wanted, console)
         print_mt_table(results, console, args.markdown)
-    adequacy = None if args.no_adequacy else bench_adequacy(cache, console, args.markdown, args.cached_only)
+    adequacy = None if args.no_adequacy else bench_adequacy(cache, console, args.markdown, args.cached_only, args.tune)
     if args.json:
         args.json.write_text(json.dumps({"mt": results, "adequacy": adequacy}, ensure_ascii=False, indent=2))
     return 0

@@ -22,9 +22,9 @@ from typing import Any
 from polydub.translation.leaks import leak_problem
 
 # Thresholds from bench/bench_mt.py --adequacy (labelled set bench/mt/adequacy.tsv); see README.
-REVERSE_WORST_MIN = -5.0
-FORWARD_WORST_MIN = -5.5
-REVERSE_MEAN_MIN = -1.6
+PMI_WORST_MIN = -4.0  # a source token the line makes this much less likely than no line at all
+GAIN_MIN = 0.5  # mean log-probability the line adds to the source
+FORWARD_MEAN_MIN = -2.5  # mean log-probability of a draft line given the source
 WORST_K = 2  # mean of the k least likely tokens
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -105,6 +105,7 @@ class AdequacyScorer:
 
         self._qwen = QwenTranslator()
         self._ready: bool | None = None
+        self._base: dict[tuple[str, str, str], list[float]] = {}
 
     def available(self) -> bool:
         if self._ready is None:
@@ -119,23 +120,27 @@ class AdequacyScorer:
         return QWEN.continuation_logprobs(chatml(conversation.messages(text)), translation + "<|im_end|>",
                                           prefix=conversation.prefix())
 
-    def measure(self, source: str, output: str, src: str, tgt: str, produced_by: str | None) -> dict[str, float]:
-        """Prism-style measurements (empty when no scorer is installed or a language is not covered)."""
+    def measure_raw(self, source: str, output: str, src: str, tgt: str,
+                    produced_by: str | None) -> dict[str, list[float]]:
+        """Token log-probabilities: the source given the line ("reverse"), the source given nothing
+        ("reverse_base", the prior that turns it into pointwise mutual information) and, for lines
+        the LLM did not write, the line given the source ("forward"). Empty without a scorer."""
         if not self.available() or not source.strip() or not output.strip():
             return {}
         pairs = self._qwen.pairs()
-        scores: dict[str, float] = {}
+        raw: dict[str, list[float]] = {}
         if (tgt, src) in pairs:
-            back = self._logprobs(output, source, tgt, src)
-            if back:
-                scores["reverse_mean"] = sum(back) / len(back)
-                scores["reverse_worst"] = worst(back)
+            raw["reverse"] = self._logprobs(output, source, tgt, src)
+            key = (source, tgt, src)
+            if key not in self._base:
+                self._base[key] = self._logprobs("", source, tgt, src)
+            raw["reverse_base"] = self._base[key]
         if (src, tgt) in pairs and produced_by != self._qwen.name:
-            fwd = self._logprobs(source, output, src, tgt)
-            if fwd:
-                scores["forward_mean"] = sum(fwd) / len(fwd)
-                scores["forward_worst"] = worst(fwd)
-        return scores
+            raw["forward"] = self._logprobs(source, output, src, tgt)
+        return raw
+
+    def measure(self, source: str, output: str, src: str, tgt: str, produced_by: str | None) -> dict[str, float]:
+        return features(self.measure_raw(source, output, src, tgt, produced_by))
 
     def judge(self, source: str, output: str, src: str, tgt: str, produced_by: str | None = None,
               model: bool = True) -> Adequacy:
@@ -149,12 +154,36 @@ class AdequacyScorer:
         return Adequacy(bool(reasons), reasons, scores, self.name if scores else None)
 
 
-def model_reasons(scores: dict[str, float]) -> list[str]:
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def features(raw: dict[str, list[float]]) -> dict[str, float]:
+    """Line-level scores from token log-probabilities. The reverse decode is compared token by token
+    with the prior: a token the line makes *less* likely than no line at all is contradicted (a
+    swapped noun) or missing (a dropped clause, or the end of the source where the line goes on)."""
+    out: dict[str, float] = {}
+    reverse, base, forward = raw.get("reverse") or [], raw.get("reverse_base") or [], raw.get("forward") or []
+    if reverse:
+        out["reverse_mean"] = _mean(reverse)
+        if len(base) == len(reverse):
+            pmi = [a - b for a, b in zip(reverse, base, strict=True)]
+            out["reverse_pmi_worst"] = worst(pmi)
+            out["reverse_gain"] = _mean(reverse) - _mean(base)
+    if forward:
+        out["forward_mean"] = _mean(forward)
+        out["forward_worst"] = worst(forward)
+    return out
+
+
+def model_reasons(scores: dict[str, float], pmi_worst_min: float = PMI_WORST_MIN, gain_min: float = GAIN_MIN,
+                  forward_mean_min: float = FORWARD_MEAN_MIN) -> list[str]:
     reasons = []
-    if scores.get("reverse_worst", 0.0) < REVERSE_WORST_MIN or scores.get("reverse_mean", 0.0) < REVERSE_MEAN_MIN:
-        reasons.append("part of the source is not in the translation (reverse score "
-                       f"{scores.get('reverse_worst', 0.0):.1f}/{scores.get('reverse_mean', 0.0):.2f})")
-    if scores.get("forward_worst", 0.0) < FORWARD_WORST_MIN:
-        reasons.append(f"the translation says something the source does not (forward score "
-                       f"{scores['forward_worst']:.1f})")
+    if scores.get("reverse_pmi_worst", 0.0) < pmi_worst_min:
+        reasons.append("part of the source is contradicted or missing in the translation "
+                       f"(worst tokens {scores['reverse_pmi_worst']:.1f})")
+    elif scores.get("reverse_gain", 9.0) < gain_min:
+        reasons.append(f"the translation explains little of the source (gain {scores['reverse_gain']:.2f})")
+    if scores.get("forward_mean", 0.0) < forward_mean_min:
+        reasons.append(f"the translation says things the source does not (forward {scores['forward_mean']:.2f})")
     return reasons

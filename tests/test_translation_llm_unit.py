@@ -104,14 +104,15 @@ def test_registry_falls_back_per_line_when_output_leaks() -> None:
     assert done.engines == ["first", "second", "first"]
     assert done.texts[1] == "перевод 0" and not done.problems
     assert second.calls == [["Ask for help early."]]  # only the bad line goes to the next engine
-    assert any("line 2" in n and "used second (draft)" in n for n in done.notes)
+    assert "used second (draft)" in done.line_notes[1] and list(done.line_notes) == [1]
+    assert any("1 of 3 lines" in n for n in done.notes)
 
 
 def test_registry_keeps_problem_when_no_engine_does_better_or_engine_was_chosen() -> None:
     leaky, other = FakeEngine("first", TIER_BASIC, leaky=True), FakeEngine("second", TIER_DRAFT, leaky=True)
     done = TranslationRegistry([leaky, other]).translate_document(["Ask for help early."], "en", "ru")
     assert done.engines == ["first"] and 0 in done.problems and "early" in done.problems[0]
-    assert any("no engine did better" in n for n in done.notes)
+    assert "no engine did better" in done.line_notes[0]
     good = FakeEngine("second", TIER_DRAFT, leaky=False)
     chosen = TranslationRegistry([FakeEngine("first", TIER_BASIC, leaky=True), good])
     done = chosen.translate_document(["Ask for help early."], "en", "ru", prefer="first")
@@ -204,3 +205,19 @@ def test_llm_shorter_goes_after_lossless_edits_and_only_when_needed() -> None:
     ctx, _calls = _ctx("Завтра летим в Париж.", flagged=True)
     assert with_llm_shorter(ctx, seg, candidates, max_chars=30, q=q) == candidates
     assert q["repairs"][-1]["action"] == LABEL and "rejected by the adequacy check" in q["repairs"][-1]["result"]
+
+
+def test_adequacy_features_compare_with_the_prior() -> None:
+    from polydub.quality.adequacy import features, model_reasons
+
+    prior = [-3.0, -2.0, -4.0, -1.0]
+    faithful = features({"reverse": [-0.2, -0.1, -0.5, -0.1], "reverse_base": prior})
+    assert faithful["reverse_gain"] > 2 and faithful["reverse_pmi_worst"] > 0
+    assert model_reasons(faithful) == []
+    # One source token made far less likely than with no translation at all: contradicted.
+    swapped = features({"reverse": [-0.2, -7.0, -9.5, -0.1], "reverse_base": prior})
+    assert model_reasons(swapped) and "contradicted or missing" in model_reasons(swapped)[0]
+    # A draft line the source makes improbable says something else.
+    invented = features({"reverse": [-0.2, -0.1, -0.5, -0.1], "reverse_base": prior, "forward": [-4.0] * 5})
+    assert any("says things the source does not" in r for r in model_reasons(invented))
+    assert features({}) == {} and model_reasons({}) == []

@@ -179,7 +179,7 @@ def translate(
         event.plaintext = text
     target = output or subtitles.with_name(f"{subtitles.stem}.{tgt}{subtitles.suffix}")
     subs.save(str(target))
-    for note in done.notes:
+    for note in done.notes + [f"line {i + 1}: {n}" for i, n in sorted(done.line_notes.items())]:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     console.print(f"{len(events)} lines with {done.engine} ({done.tier}) in {time.perf_counter() - began:.1f}s")
     out_console.print(f"[green]translated:[/green] {target}")

@@ -97,7 +97,7 @@ def translate(dubber: Dubber, project: Project) -> None:
     todo = [i for i, s in enumerate(project.segments)
             if not s.translation or s.metrics.get("translated_from") != s.text
             or s.metrics.get("translated_to") != tgt]
-    problems: dict[int, str] = {}
+    line_notes: dict[int, str] = {}
     if src == tgt:
         name, tier = "copy", "exact"
         translations = [project.segments[i].text for i in todo]
@@ -107,8 +107,8 @@ def translate(dubber: Dubber, project: Project) -> None:
         try:
             done = registry.translate_document([project.segments[i].text for i in todo], src, tgt,
                                                prefer=opts.mt_engine)
-            name, tier, translations, engines, problems = done.engine, done.tier, done.texts, done.engines, \
-                done.problems
+            name, tier, translations, engines, line_notes = done.engine, done.tier, done.texts, done.engines, \
+                done.line_notes
             _warn(project, done.notes)
         except UnsupportedLanguageError as exc:
             if tgt != "en" or opts.mt_engine:
@@ -126,10 +126,10 @@ def translate(dubber: Dubber, project: Project) -> None:
         seg.mt_engine = engine
         seg.metrics["translated_from"] = seg.text
         seg.metrics["translated_to"] = tgt
-        if n in problems:
-            seg.metrics["mt_problem"] = problems[n]
+        if n in line_notes:  # a fallback engine, or a line no engine got right
+            seg.metrics["mt_note"] = line_notes[n]
         else:
-            seg.metrics.pop("mt_problem", None)
+            seg.metrics.pop("mt_note", None)
     if todo or "mt" not in project.engines:
         project.engines["mt"] = {"name": name, "tier": tier}
 

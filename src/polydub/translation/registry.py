@@ -56,7 +56,8 @@ class DocumentTranslation:
     engine: str  # the engine chosen for the pair
     tier: str
     problems: dict[int, str] = field(default_factory=dict)  # line index -> why it is still suspect
-    notes: list[str] = field(default_factory=list)  # for the project's warnings
+    line_notes: dict[int, str] = field(default_factory=dict)  # line index -> what happened to it
+    notes: list[str] = field(default_factory=list)  # about the whole document, for the warnings
 
 
 def score(engine: Translator, source: str, target: str) -> float:
@@ -160,6 +161,7 @@ class TranslationRegistry:
         problems = {i: p for i, (line, text) in enumerate(zip(lines, texts, strict=True))
                     if (p := leak_problem(line, text, src, tgt))}
         notes = [note] if (note := self.llm_opt_out_note(src, tgt, f"{chosen.name} ({tier})")) else []
+        line_notes: dict[int, str] = {}
         for engine in ([] if prefer or src == tgt else self.candidates(src, tgt)):
             if not problems:
                 break
@@ -173,12 +175,16 @@ class TranslationRegistry:
                 continue
             for i, text in zip(todo, alternatives, strict=True):
                 if text.strip() and leak_problem(lines[i], text, src, tgt) is None:
-                    notes.append(f"line {i + 1}: {chosen.name} output rejected ({problems.pop(i)}); "
-                                 f"used {engine.name} ({TIER_NAMES.get(engine.tier(src, tgt), '?')})")
+                    line_notes[i] = (f"{chosen.name} output rejected ({problems.pop(i)}); used {engine.name} "
+                                     f"({TIER_NAMES.get(engine.tier(src, tgt), '?')})")
                     texts[i], engines[i] = text, engine.name
-        for i, problem in sorted(problems.items()):
-            notes.append(f"line {i + 1}: {problem}; no engine did better, check the line")
-        return DocumentTranslation(texts, engines, chosen.name, tier, problems, notes)
+        for i, problem in problems.items():
+            line_notes[i] = f"{problem}; no engine did better, check the line"
+        if line_notes:
+            fell = sum(1 for e in engines if e != chosen.name)
+            notes.append(f"{chosen.name}: {len(line_notes)} of {len(lines)} lines were not clean {tgt} "
+                         f"({fell} translated by the next engine instead, {len(problems)} kept for review)")
+        return DocumentTranslation(texts, engines, chosen.name, tier, problems, line_notes, notes)
 
     def _hint(self, source: str, target: str) -> str:
         note = self.llm_opt_out_note(source, target, None)

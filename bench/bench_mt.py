@@ -45,6 +45,7 @@ class Cache:
     def __init__(self, path: Path | None, also: list[Path] | None = None) -> None:
         self.path = path
         self.spent = 0.0
+        self.readonly = False  # --cached-only: report what earlier runs measured, translate nothing
         self.data: dict = {}
         for extra in also or []:  # results of runs in other processes, read only
             self.data.update(json.loads(extra.read_text()))
@@ -81,6 +82,8 @@ class Memo:
     def translate(self, lines, source: str, target: str) -> list[str]:
         key = "call|" + json.dumps([self._engine.name, source, target, list(lines)], ensure_ascii=False)
         hit = self._cache.get(key)
+        if hit is None and self._cache.readonly:
+            raise LookupError(f"{self._engine.name} {source}->{target} is not in the cache")
         if hit is None:
             began = time.perf_counter()
             hit = {"texts": list(self._engine.translate(lines, source, target)),
@@ -120,11 +123,17 @@ def bench_direction(registry: TranslationRegistry, direction: str, cache: Cache,
     results = []
     for engine in engines_for(registry, src, tgt, wanted):
         console.print(f"  {direction}: {engine.name} ({len(rows)} lines)…", highlight=False)
-        texts, seconds = translate_timed(cache, lambda e=engine: e.translate(sources, src, tgt))
+        try:
+            texts, seconds = translate_timed(cache, lambda e=engine: e.translate(sources, src, tgt))
+        except LookupError:
+            continue
         results.append(_row(direction, engine.name, engine.tier(src, tgt), sources, texts, refs, seconds))
     if not wanted or "auto" in wanted:
         console.print(f"  {direction}: auto (registry choice with fallback)…", highlight=False)
-        done = registry.translate_document(sources, src, tgt)
+        try:
+            done = registry.translate_document(sources, src, tgt)
+        except LookupError:
+            return results
         counts = ", ".join(f"{name}×{done.engines.count(name)}" for name in dict.fromkeys(done.engines))
         results.append(_row(direction, f"auto ({counts})", None, sources, done.texts, refs, None))
     return results
@@ -291,12 +300,13 @@ def main() -> int:
     parser.add_argument("--only-adequacy", action="store_true")
     parser.add_argument("--tune", action="store_true", help="adequacy: grid-search the model thresholds")
     parser.add_argument("--cached-only", action="store_true",
-                        help="adequacy: report only the labelled lines already scored in --cache")
+                        help="report only what earlier runs measured (translations and scores in the caches)")
     parser.add_argument("--json", type=Path, help="write all figures (and outputs) as JSON")
     parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
     args = parser.parse_args()
     console = Console()
     cache = Cache(args.cache, args.also_cache)
+    cache.readonly = args.cached_only
     from polydub.translation.registry import default_engines
 
     registry = TranslationRegistry([Memo(e, cache) for e in default_engines()])

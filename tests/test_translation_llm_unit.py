@@ -221,3 +221,42 @@ def test_adequacy_features_compare_with_the_prior() -> None:
     invented = features({"reverse": [-0.2, -0.1, -0.5, -0.1], "reverse_base": prior, "forward": [-4.0] * 5})
     assert any("says things the source does not" in r for r in model_reasons(invented))
     assert features({}) == {} and model_reasons({}) == []
+
+
+def test_quality_stage_replaces_a_flagged_draft_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from polydub.quality import loop
+    from polydub.quality.adequacy import Adequacy
+    from polydub.quality.checks import Thresholds, Tools
+    from polydub.quality.context import Context
+    from polydub.timing.fit import TimingPolicy
+
+    class Scorer:
+        def judge(self, source, output, src, tgt, produced_by=None, model=True):
+            bad = "invented" in output
+            return Adequacy(bad, ["says things the source does not"] if bad else [], {"reverse_gain": 1.0})
+
+    rendered: list[str] = []
+
+    def fake_render(ctx, seg, window, voice, text):
+        seg.translation = text
+        rendered.append(text)
+
+    monkeypatch.setattr(loop, "render", fake_render)
+    monkeypatch.setattr(loop, "current_voice", lambda ctx, seg: None)
+    reg = TranslationRegistry([FakeEngine("draft", TIER_DRAFT, leaky=False), FakeEngine("better", TIER_BASIC, False)])
+    th = Thresholds()
+    tools = Tools(th)
+    tools._adequacy = Scorer()
+    ctx = Context(dubber=None, project=None, th=th, policy=TimingPolicy(), voices=None, mt=reg, tools=tools,
+                  src="en", tgt="ru")
+    seg = Segment(id=0, start=0.0, end=1.0, text="Ask for help.", translation="invented line", mt_engine="draft")
+    q: dict = {"repairs": []}
+    loop._repair_translation(ctx, seg, None, q)
+    assert seg.mt_engine == "better" and rendered == ["перевод 0"]
+    assert q["repairs"][-1]["kept"] and q["adequacy"]["flagged"] is False
+    # A line from a non-draft engine is flagged, not replaced.
+    seg2 = Segment(id=1, start=1.0, end=2.0, text="Ask for help.", translation="invented line", mt_engine="better")
+    q2: dict = {"repairs": []}
+    loop._repair_translation(ctx, seg2, None, q2)
+    assert seg2.mt_engine == "better" and q2["adequacy"]["flagged"] and loop._final_flags(ctx, seg2, q2) == \
+        ["translation"]

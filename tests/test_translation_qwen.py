@@ -135,6 +135,7 @@ ISSUE_CASES = [
                          ids=["en-ru-gemma", "en-de-landwirtschaft", "ru-en-mixture", "ja-en-whisper-loop"])
 def test_issue_cases_are_flagged_when_a_draft_engine_wrote_them(src, tgt, source, output, engine) -> None:
     verdict = AdequacyScorer().judge(source, output, src, tgt, produced_by=engine)
+    print(src, tgt, verdict.as_dict())
     assert verdict.flagged and verdict.reasons, verdict.as_dict()
 
 
@@ -145,4 +146,5 @@ def test_good_translations_of_the_issue_lines_pass() -> None:
                                    "unser Land und unsere Welt einsetzen"),
             ("ja", "en", JA_ISSUE, "In the previous content, I only touched the surface")):
         verdict = scorer.judge(source, output, src, tgt, produced_by="gemma")
+        print(src, tgt, verdict.as_dict())
         assert not verdict.flagged, verdict.as_dict()

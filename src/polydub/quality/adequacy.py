@@ -25,7 +25,7 @@ from polydub.translation.leaks import leak_problem
 PMI_WORST_MIN = -4.0  # a source token the line makes this much less likely than no line at all
 GAIN_MIN = 0.5  # mean log-probability the line adds to the source
 FORWARD_MEAN_MIN = -2.5  # mean log-probability of a draft line given the source
-WORST_K = 2  # mean of the k least likely tokens
+WORST_K = 1  # a swapped noun is often a single token: averaging hides it ("country" -> "Landwirtschaft")
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)

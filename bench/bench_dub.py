@@ -1,6 +1,11 @@
 """Benchmark: dub a ~60 s input built from the shared clips; print seconds, RTF per stage, peak memory.
 
-Usage: .venv/bin/python bench/bench_dub.py [--to es] [--seconds 60] [--media ../shared/media]
+Usage: .venv/bin/python bench/bench_dub.py [--to es] [--from en|ru] [--mt ENGINE] [--input FILE]
+       [--seconds 60] [--media ../shared/media]
+
+--from ru builds a Russian input: the shared 6 s clip st_eluosi.wav (real speech) followed by Russian
+sentences from bench/mt/ru-en.tsv spoken by RHVoice voices (aleksandr, anna, irina; espeak-ng where
+RHVoice is absent), because the shared media hold only 6 s of Russian speech.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,14 +28,40 @@ from polydub.audio import Audio
 from polydub.media.decode import decode_audio
 from polydub.pipeline import DubOptions, dub
 
+RUSSIAN_CLIP = "audio/st_eluosi.wav"
+RUSSIAN_LINES = Path(__file__).resolve().parent / "mt" / "ru-en.tsv"
+RHVOICE_VOICES = ("aleksandr", "anna", "irina")
 ENGLISH_CLIPS = ["video/vr_face_1.mp4", "audio/st_RD_Radio31_000.wav", "video/vr_face_2.mp4",
                  "audio/fw_jfk.flac", "video/st_ref_KatieHill_000.mp4", "audio/vr_audio_1.wav",
                  "video/ls_demo3_video.mp4"]
 
 
-def build_input(media: Path, seconds: float, folder: Path) -> Path:
+def _russian_speech(media: Path, folder: Path, rate: int, seconds: float) -> list[Audio]:
+    """The real Russian clip, then synthetic Russian sentences until `seconds` are reached."""
+    clips = [decode_audio(media / RUSSIAN_CLIP, rate=rate, channels=2)]
+    total = clips[0].duration
+    sentences = [line.split("\t")[0] for line in RUSSIAN_LINES.read_text(encoding="utf-8").splitlines()[1:]]
+    for n, text in enumerate(sentences):
+        if total >= seconds:
+            break
+        wav = folder / f"ru{n}.wav"
+        if shutil.which("RHVoice-test"):
+            subprocess.run(["RHVoice-test", "-p", RHVOICE_VOICES[n % len(RHVOICE_VOICES)], "-o", str(wav)],
+                           input=text.encode("utf-8"), check=True, capture_output=True)
+        else:
+            subprocess.run(["espeak-ng", "-v", "ru", "-w", str(wav), text], check=True, capture_output=True)
+        clips.append(decode_audio(wav, rate=rate, channels=2))
+        total += clips[-1].duration + 0.6
+    return clips
+
+
+def build_input(media: Path, seconds: float, folder: Path, language: str = "en") -> Path:
     rate = 44100
     parts, total = [], 0.0
+    if language == "ru":
+        for audio in _russian_speech(media, folder, rate, seconds):
+            parts += [audio.samples, np.zeros((int(0.6 * rate), 2), dtype=np.float32)]
+            total += audio.duration + 0.6
     while total < seconds:
         for clip in ENGLISH_CLIPS:
             audio = decode_audio(media / clip, rate=rate, channels=2)
@@ -50,6 +82,10 @@ def build_input(media: Path, seconds: float, folder: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--to", default="es")
+    parser.add_argument("--from", dest="source", default="en", choices=("en", "ru"),
+                        help="language of the built input (ru: see the module docstring)")
+    parser.add_argument("--input", type=Path, help="dub this media file instead of a built input")
+    parser.add_argument("--mt", default=None, help="translation engine (default: the registry's choice)")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--media", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/media")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
@@ -59,14 +95,15 @@ def main() -> int:
     parser.add_argument("--warm", action="store_true",
                         help="dub twice and report the second run (models loaded, as in a server or batch job)")
     args = parser.parse_args()
-    if not args.media.is_dir():
+    if not args.media.is_dir() and args.input is None:
         print(f"test media not found at {args.media}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        source = build_input(args.media, args.seconds, folder)
+        source = args.input or build_input(args.media, args.seconds, folder, args.source)
         options = DubOptions(target_language=args.to, quality_checks=not args.no_quality,
-                             separation=not args.no_separation, adapt_voices=args.adapt_voices)
+                             separation=not args.no_separation, adapt_voices=args.adapt_voices,
+                             mt_engine=args.mt)
         if args.warm:  # load every model once; the timed run below still does all the work (fresh folder)
             dub(source, folder / "warm-up", options)
         began = time.perf_counter()
@@ -78,7 +115,8 @@ def main() -> int:
     config = ", ".join(name for name, on in (("quality", not args.no_quality), ("separation", not args.no_separation),
                                               ("adaptation", args.adapt_voices)) if on) or "core only"
     config += ", warm" if args.warm else ", cold start"
-    table = Table(title=f"dub {media_s:.1f} s en→{args.to} [{config}] ({len(report['segments'])} lines, "
+    src = report.get("source_language") or args.source
+    table = Table(title=f"dub {media_s:.1f} s {src}→{args.to} [{config}] ({len(report['segments'])} lines, "
                         f"mt={report['engines']['mt']['name']}, tts={report['engines']['tts']})")
     table.add_column("stage")
     table.add_column("seconds", justify="right")

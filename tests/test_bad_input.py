@@ -78,9 +78,9 @@ def test_unsupported_language(tmp_path, capsys):
 def test_unsupported_language_pair(tmp_path, capsys):
     srt = tmp_path / "a.srt"
     srt.write_text("1\n00:00:00,000 --> 00:00:01,000\nHello there.\n")
-    # Nothing installed translates English to Korean text.
-    code, out = run_cli(["translate", str(srt), "--from", "en", "--to", "ko"], capsys)
-    assert_clean_failure(code, out, "ko")
+    # Nothing installed translates English to Esperanto text (Qwen covers Korean since issue 9).
+    code, out = run_cli(["translate", str(srt), "--from", "en", "--to", "eo"], capsys)
+    assert_clean_failure(code, out, "eo")
 
 
 def test_engine_not_installed(tmp_path, capsys):

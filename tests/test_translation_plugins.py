@@ -202,7 +202,7 @@ class _FakeLlama:
         self.prompts: list[str] = []
         self.caps: list[int] = []
 
-    def tokenize(self, data: bytes, add_bos: bool = False) -> list[int]:
+    def tokenize(self, data: bytes, add_bos: bool = False, special: bool = False) -> list[int]:
         return list(range(len(data.split())))
 
     def create_completion(self, prompt: str, max_tokens: int, **_: Any) -> dict[str, Any]:
@@ -216,7 +216,7 @@ def test_gemma_retries_other_examples_on_empty_and_runaway(monkeypatch: pytest.M
     from polydub.translation import gemma as gemma_mod
 
     fake = _FakeLlama([(" ", "stop"), (" Ich bin hier und hier und hier", "length"), (" Ich bin hier.", "stop")])
-    monkeypatch.setattr(gemma_mod, "_load", lambda: fake)
+    monkeypatch.setattr(gemma_mod.GEMMA, "_llm", fake)  # the loaded model, as GEMMA.llm() returns it
     engine = gemma_mod.GemmaTranslator()
     assert engine.translate(["", "I am here."], "en", "de") == ["", "Ich bin hier."]
     assert engine.warnings == []

@@ -180,15 +180,17 @@ def translate(
         raise PolydubError(f"cannot read subtitles from {subtitles.name}: {exc}",
                            "give an SRT, VTT or ASS file") from None
     src, tgt = normalize_language(source), normalize_language(to)
-    translator = TranslationRegistry().best(src, tgt, prefer=mt)
+    registry = TranslationRegistry()
     events = [e for e in subs if not e.is_comment]
     began = time.perf_counter()
-    lines = translator.translate([e.plaintext for e in events], src, tgt)
-    for event, text in zip(events, lines, strict=True):
+    done = registry.translate_document([e.plaintext for e in events], src, tgt, prefer=mt)
+    for event, text in zip(events, done.texts, strict=True):
         event.plaintext = text
     target = output or subtitles.with_name(f"{subtitles.stem}.{tgt}{subtitles.suffix}")
     subs.save(str(target))
-    console.print(f"{len(events)} lines with {translator.name} in {time.perf_counter() - began:.1f}s")
+    for note in done.notes + [f"line {i + 1}: {n}" for i, n in sorted(done.line_notes.items())]:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    console.print(f"{len(events)} lines with {done.engine} ({done.tier}) in {time.perf_counter() - began:.1f}s")
     out_console.print(f"[green]translated:[/green] {target}")
 
 
@@ -245,6 +247,9 @@ def models() -> None:
         installed = "yes" if row.get("available") else f"no: {row.get('install_hint', '')}"
         mt.add_row(str(row.get("name")), installed, shown, tiers, str(row.get("licence", "")))
     out_console.print(mt)
+    for row in TranslationRegistry().describe():
+        if row.get("provenance"):
+            out_console.print(f"  [dim]{row['name']} weights:[/dim] {row['provenance']}", highlight=False)
     tts = Table(title="Voices")
     for col in ("engine", "installed", "languages", "voices", "native rate", "cloning", "licence"):
         tts.add_column(col)

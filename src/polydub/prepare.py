@@ -25,6 +25,11 @@ def prepare() -> list[str]:
             path.parent.mkdir(parents=True, exist_ok=True)
             pkg.assemble(path)
         done.append(f"gemma model: {path}")
+    from polydub.translation.qwen import model_path as qwen_path
+    from polydub.translation.qwen import model_verified
+
+    state = "verified" if model_verified() else "missing: run scripts/fetch_qwen.sh"
+    done.append(f"qwen model: {qwen_path()} ({state})")
     from polydub.speakers.embedding import default_embedder
     from polydub.speakers.matching import prepare_voice_embeddings
     from polydub.voice.registry import get_registry

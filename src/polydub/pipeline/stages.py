@@ -95,36 +95,53 @@ def _whisper_translate(dubber: Dubber, project: Project, lines: list[int]) -> li
 
 
 def translate(dubber: Dubber, project: Project) -> None:
-    from polydub.translation.base import TIER_NAMES
-
     opts = dubber.options
     src, tgt = project.source_language or "en", opts.target_language
     # Lines whose text is unchanged since their translation keep it (user edits included).
     todo = [i for i, s in enumerate(project.segments)
             if not s.translation or s.metrics.get("translated_from") != s.text
             or s.metrics.get("translated_to") != tgt]
+    line_notes: dict[int, str] = {}
     if src == tgt:
         name, tier = "copy", "exact"
         translations = [project.segments[i].text for i in todo]
+        engines = [name] * len(todo)
     else:
+        registry = _translation_registry()
         try:
-            translator = _translation_registry().best(src, tgt, prefer=opts.mt_engine)
-            name, tier = translator.name, TIER_NAMES.get(translator.tier(src, tgt), "?")
-            translations = translator.translate([project.segments[i].text for i in todo], src, tgt) \
-                if todo else []
-        except UnsupportedLanguageError:
+            done = registry.translate_document([project.segments[i].text for i in todo], src, tgt,
+                                               prefer=opts.mt_engine)
+            name, tier, translations, engines, line_notes = done.engine, done.tier, done.texts, done.engines, \
+                done.line_notes
+            _warn(project, done.notes)
+        except UnsupportedLanguageError as exc:
             if tgt != "en" or opts.mt_engine:
                 raise
+            # Last resort for X->en: Whisper translates the speech itself (a draft: it repeats and
+            # invents, so the quality stage checks these lines like any draft).
             name, tier = "whisper-translate", "draft"
             translations = _whisper_translate(dubber, project, todo)
-    for i, text in zip(todo, translations, strict=True):
+            engines = [name] * len(todo)
+            _warn(project, [f"no text translation engine for {src}->en ({exc.message}); "
+                            "used Whisper speech translation (draft)"])
+    for n, (i, text, engine) in enumerate(zip(todo, translations, engines, strict=True)):
         seg = project.segments[i]
         seg.translation = text
-        seg.mt_engine = name
+        seg.mt_engine = engine
         seg.metrics["translated_from"] = seg.text
         seg.metrics["translated_to"] = tgt
+        if n in line_notes:  # a fallback engine, or a line no engine got right
+            seg.metrics["mt_note"] = line_notes[n]
+        else:
+            seg.metrics.pop("mt_note", None)
     if todo or "mt" not in project.engines:
         project.engines["mt"] = {"name": name, "tier": tier}
+
+
+def _warn(project: Project, notes: list[str]) -> None:
+    for note in notes:
+        if note not in project.warnings:
+            project.warnings.append(note)
 
 
 def synthesize(dubber: Dubber, project: Project) -> None:

@@ -78,6 +78,28 @@ class Tools:
     _embedder_failed: bool = False
     _speaker_refs: dict[str, np.ndarray] | None = None
     _heard: dict[str, str] = field(default_factory=dict)  # audio key -> transcript, from prefetch()
+    _adequacy: Any = None
+    _shortener: Any = None
+
+    # -- translation adequacy and "say it shorter" (the LLM, when installed) ----
+    def adequacy(self) -> Any:
+        if self._adequacy is None:
+            from polydub.quality.adequacy import AdequacyScorer
+
+            self._adequacy = AdequacyScorer()
+        return self._adequacy
+
+    def shortener(self) -> Any:
+        """The LLM that rewrites a line shorter, or None (not installed, or POLYDUB_NO_LLM=1)."""
+        if self._shortener is None:
+            from polydub.translation.qwen import QwenTranslator
+
+            engine = QwenTranslator()
+            self._shortener = engine if engine.is_available() else False
+            if not self._shortener:
+                self.warn("LLM shortening unavailable (" + engine.install_hint() + "): overflowing lines "
+                          "are shortened by text edits and other engines only")
+        return self._shortener or None
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -205,14 +227,27 @@ def is_draft(registry: Any, name: str | None, src: str, tgt: str) -> bool:
     return tier == TIER_NAMES[TIER_DRAFT] or (name or "").startswith("whisper-translate")
 
 
-def back_translate(registry: Any, lines: list[str], src: str, tgt: str,
-                   tools: Tools) -> tuple[list[str | None], str | None]:
+def llm_produced(registry: Any, name: str | None) -> bool:
+    """Whether a language model wrote the line (alone or as one link of a chain)."""
+    llms = {e.name for e in registry.engines() if getattr(e, "uses_llm", False)}
+    return bool(name) and bool(set(str(name).split("+")) & llms)
+
+
+def back_translate(registry: Any, lines: list[str], src: str, tgt: str, tools: Tools,
+                   exclude: str | None = None) -> tuple[list[str | None], str | None]:
     """Translate target-language lines back to the source language with the best engine for
-    tgt->src; ([None…], None) when nothing covers the reverse direction."""
+    tgt->src that is not `exclude` (the engine that produced them: an engine agrees with itself);
+    ([None…], None) when nothing else covers the reverse direction."""
     if not lines or src == tgt:
         return [None] * len(lines), None
+    # A language model also agrees with itself through a chain; other engines are independent per pair.
+    llms = set((exclude or "").split("+")) & {e.name for e in registry.engines() if getattr(e, "uses_llm", False)}
     try:
-        engine = registry.best(tgt, src)
+        engines = [e for e in registry.candidates(tgt, src)
+                   if e.name != exclude and not set(e.name.split("+")) & llms]
+        if not engines:
+            raise RuntimeError(f"no engine other than {exclude} translates {tgt}->{src}")
+        engine = engines[0]
         out = engine.translate(lines, tgt, src)
         if len(out) != len(lines):
             raise RuntimeError(f"{engine.name} returned {len(out)} lines for {len(lines)}")

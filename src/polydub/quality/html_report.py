@@ -154,6 +154,12 @@ def _lines_table(segments: list[dict]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _adequacy_html(adequacy: dict | None) -> str:
+    """Why the translation check flagged the line (invented, dropped or leaked content)."""
+    reasons = (adequacy or {}).get("reasons") or []
+    return "".join(f'<br><span class="flag">{html.escape(r)}</span>' for r in reasons)
+
+
 def _flagged_html(segments: list[dict]) -> str:
     flagged = [s for s in segments if _flags(s)]
     if not flagged:
@@ -164,8 +170,8 @@ def _flagged_html(segments: list[dict]) -> str:
         parts.append(
             f"<tr><td class=num>{s['id']}</td><td class=flag>{html.escape(', '.join(_flags(s)))}</td>"
             f"<td>{html.escape(s.get('text') or '')}</td><td>{html.escape(s.get('translation') or '')}</td>"
-            f"<td>{html.escape(q.get('heard') or '')}</td><td>{html.escape(q.get('backtranslation') or '')}</td>"
-            f"<td>{_repairs_html(q.get('repairs') or [])}</td></tr>")
+            f"<td>{html.escape(q.get('heard') or '')}</td><td>{html.escape(q.get('backtranslation') or '')}"
+            f"{_adequacy_html(q.get('adequacy'))}</td><td>{_repairs_html(q.get('repairs') or [])}</td></tr>")
     head = ("<tr><th>#</th><th>flags</th><th>source</th><th>dub text</th><th>Whisper heard</th>"
             "<th>back-translation</th><th>repairs tried</th></tr>")
     return f"<table>{head}{''.join(parts)}</table>"

@@ -25,6 +25,7 @@ from polydub.quality.checks import (
     back_translate,
     backtranslation_score,
     is_draft,
+    llm_produced,
     timing_flags,
 )
 from polydub.quality.context import Context, current_voice, registries, render
@@ -36,16 +37,44 @@ if TYPE_CHECKING:
     from polydub.pipeline.dubber import Dubber
 
 
+def bt_key(ctx: Context, seg: Segment) -> str:
+    # The engine is part of the key: the back-translation avoids the engine that wrote the line.
+    return value_key(seg.text, seg.translation, ctx.src, ctx.tgt, seg.mt_engine)
+
+
 def _bt_score(ctx: Context, seg: Segment, q: dict) -> float | None:
-    """Back-translation score, recomputed only when source or translation text changed."""
-    key = value_key(seg.text, seg.translation, ctx.src, ctx.tgt)
+    """Back-translation (shown in the report) and its similarity to the source, recomputed only
+    when source, translation or engine changed."""
+    key = bt_key(ctx, seg)
     if q.get("bt_key") != key:
-        back = ctx.backs[key] if key in ctx.backs else \
-            back_translate(ctx.mt, [seg.translation or ""], ctx.src, ctx.tgt, ctx.tools)[0][0]
+        back = ctx.backs[key] if key in ctx.backs else back_translate(
+            ctx.mt, [seg.translation or ""], ctx.src, ctx.tgt, ctx.tools, exclude=seg.mt_engine)[0][0]
         q["backtranslation"] = back
         q["backtranslation_score"] = backtranslation_score(seg.text, back)
         q["bt_key"] = key
     return q.get("backtranslation_score")
+
+
+def _model_checked(ctx: Context, engine: str | None) -> bool:
+    """Lines that may hold invented content get the model-based adequacy score: those a draft
+    engine or a language model wrote. Rule-based and classic neural MT get the lexical checks."""
+    return is_draft(ctx.mt, engine, ctx.src, ctx.tgt) or llm_produced(ctx.mt, engine)
+
+
+def _adequacy(ctx: Context, seg: Segment, q: dict) -> dict:
+    key = value_key(bt_key(ctx, seg), "adequacy")
+    if q.get("adequacy_key") != key:
+        verdict = ctx.tools.adequacy().judge(seg.text, seg.translation or "", ctx.src, ctx.tgt,
+                                             produced_by=seg.mt_engine, model=_model_checked(ctx, seg.mt_engine))
+        q["adequacy"], q["adequacy_key"] = verdict.as_dict(), key
+    return q["adequacy"]
+
+
+def _suspect(ctx: Context, adequacy: dict, bt_score: float | None) -> bool:
+    """Flag by the adequacy verdict; without a model score, by the back-translation similarity."""
+    if adequacy.get("flagged"):
+        return True
+    return not adequacy.get("scores") and bt_score is not None and bt_score < ctx.th.min_backtranslation
 
 
 def _audio_measures(ctx: Context, seg: Segment, q: dict) -> None:
@@ -65,14 +94,14 @@ def _audio_measures(ctx: Context, seg: Segment, q: dict) -> None:
 
 def _repair_translation(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
     score = _bt_score(ctx, seg, q)
-    if score is None or score >= ctx.th.min_backtranslation or \
-            not is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt):
+    if not _suspect(ctx, _adequacy(ctx, seg, q), score) or not is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt):
         return
     others = [c for c in ctx.mt.candidates(ctx.src, ctx.tgt) if c.name != seg.mt_engine]
     if not others:
         q["repairs"].append({"check": FLAG_TRANSLATION, "action": "retranslate",
                              "result": "no other engine covers the pair; flagged for review"})
         return
+    before = q["adequacy"]["reasons"] or [f"back-translation score {score}"]
     for engine in others[: ctx.th.max_repair_tries]:
         try:
             text = engine.translate([seg.text], ctx.src, ctx.tgt)[0].strip()
@@ -80,19 +109,20 @@ def _repair_translation(ctx: Context, seg: Segment, window: Window, q: dict) -> 
             q["repairs"].append({"check": FLAG_TRANSLATION, "action": f"retranslate:{engine.name}",
                                  "result": f"failed: {exc}"})
             continue
-        back = back_translate(ctx.mt, [text], ctx.src, ctx.tgt, ctx.tools)[0][0]
+        verdict = ctx.tools.adequacy().judge(seg.text, text, ctx.src, ctx.tgt, produced_by=engine.name,
+                                             model=_model_checked(ctx, engine.name))
+        back = back_translate(ctx.mt, [text], ctx.src, ctx.tgt, ctx.tools, exclude=engine.name)[0][0]
         new = backtranslation_score(seg.text, back)
-        kept = text and new is not None and new > score
+        better = not verdict.flagged and (verdict.scores or new is None or score is None or new > score)
+        kept = bool(text) and bool(better)
         q["repairs"].append({"check": FLAG_TRANSLATION, "action": f"retranslate:{engine.name}",
-                             "text": text, "before": score, "after": new, "kept": bool(kept)})
+                             "text": text, "before": before, "after": verdict.reasons or new, "kept": kept})
         if kept:
             render(ctx, seg, window, current_voice(ctx, seg), text)
             seg.mt_engine = engine.name
-            q.update(backtranslation=back, backtranslation_score=new,
-                     bt_key=value_key(seg.text, seg.translation, ctx.src, ctx.tgt))
-            score = new
-            if new >= ctx.th.min_backtranslation:
-                return
+            q.update(backtranslation=back, backtranslation_score=new, bt_key=bt_key(ctx, seg),
+                     adequacy=verdict.as_dict(), adequacy_key=value_key(bt_key(ctx, seg), "adequacy"))
+            return
 
 
 def _final_flags(ctx: Context, seg: Segment, q: dict) -> list[str]:
@@ -101,8 +131,7 @@ def _final_flags(ctx: Context, seg: Segment, q: dict) -> list[str]:
         flags.append(FLAG_INTELLIGIBILITY)
     if q.get("similarity") is not None and q["similarity"] < ctx.th.min_similarity:
         flags.append(FLAG_VOICE)
-    score = q.get("backtranslation_score")
-    if score is not None and score < ctx.th.min_backtranslation:
+    if _suspect(ctx, q.get("adequacy") or {}, q.get("backtranslation_score")):
         flags.append(FLAG_TRANSLATION)
     return flags
 
@@ -130,10 +159,10 @@ def repair_text_and_timing(ctx: Context, seg: Segment, window: Window) -> tuple[
     Returns the line's quality dict, carrying over measurements that are still valid, and whether
     the line changed since it was last checked."""
     old = dict(seg.metrics.get("quality") or {})
-    unchanged = old.get("audio_key") == seg.audio_key and old.get("bt_key") == \
-        value_key(seg.text, seg.translation, ctx.src, ctx.tgt)
+    unchanged = old.get("audio_key") == seg.audio_key and old.get("bt_key") == bt_key(ctx, seg)
     q = old if unchanged else {k: old[k] for k in ("audio_key", "cer", "heard", "similarity", "bt_key",
-                                                    "backtranslation", "backtranslation_score") if k in old}
+                                                    "backtranslation", "backtranslation_score", "adequacy",
+                                                    "adequacy_key") if k in old}
     q.setdefault("repairs", [])
     deferred = bool(seg.metrics.get("render_deferred"))
     changed = deferred or not unchanged
@@ -154,6 +183,7 @@ def listen(ctx: Context, seg: Segment, q: dict) -> dict:
     """Second pass, after the audio of all lines was transcribed in batches: the line's measures."""
     if ctx.th.backtranslation:
         _bt_score(ctx, seg, q)
+        _adequacy(ctx, seg, q)
     _audio_measures(ctx, seg, q)
     return q
 
@@ -182,12 +212,16 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
                   tgt=opts.target_language)
     windows = line_windows(segments, dubber.original.duration, ctx.policy)
     if th.backtranslation:
-        # One batched call for all lines whose text changed: engines are much faster per batch.
-        keys = {value_key(s.text, s.translation, ctx.src, ctx.tgt): s.translation or "" for s in segments
-                if (s.metrics.get("quality") or {}).get("bt_key")
-                != value_key(s.text, s.translation, ctx.src, ctx.tgt)}
-        backs, _engine = back_translate(mt, list(keys.values()), ctx.src, ctx.tgt, ctx.tools)
-        ctx.backs = dict(zip(keys, backs, strict=True))
+        # One batched call per producing engine for all lines whose text changed: engines are much
+        # faster per batch, and a line is back-translated by an engine other than its own.
+        stale: dict[str | None, dict[str, str]] = {}
+        for s in segments:
+            key = bt_key(ctx, s)
+            if (s.metrics.get("quality") or {}).get("bt_key") != key:
+                stale.setdefault(s.mt_engine, {})[key] = s.translation or ""
+        for engine, keys in stale.items():
+            backs, _engine = back_translate(mt, list(keys.values()), ctx.src, ctx.tgt, ctx.tools, exclude=engine)
+            ctx.backs.update(zip(keys, backs, strict=True))
     total = len(segments)
     drafts = []
     for n, (seg, window) in enumerate(zip(segments, windows, strict=True)):

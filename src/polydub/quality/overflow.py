@@ -8,11 +8,14 @@ from polydub.pipeline.lines import PREDICTION_SLACK_S, Window, predicted_overflo
 from polydub.project import Segment
 from polydub.quality.checks import FLAG_OVERFLOW, is_draft
 from polydub.quality.context import Context, Snapshot, current_voice, fit_score, fits, render
+from polydub.quality.llm_shorten import char_budget, with_llm_shorter
 from polydub.quality.shorten import shorter_variants
 
 
-def _shorter_candidates(ctx: Context, seg: Segment, engines: bool) -> list[tuple[str, str]]:
-    """(action, text) renderings shorter than the current one, meaning-preserving first."""
+def _shorter_candidates(ctx: Context, seg: Segment, engines: bool, q: dict | None = None,
+                        max_chars: int | None = None) -> list[tuple[str, str]]:
+    """(action, text) renderings shorter than the current one, meaning-preserving first; with a
+    character budget, the LLM's same-meaning rewrite when the lossless edits are not enough."""
     current = (seg.translation or "").strip()
     found: list[tuple[str, str]] = []
     allow_draft = is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt)
@@ -32,7 +35,8 @@ def _shorter_candidates(ctx: Context, seg: Segment, engines: bool) -> list[tuple
     unique: dict[str, str] = {}
     for label, text in found:
         unique.setdefault(text, label)
-    return [(label, text) for text, label in unique.items()]
+    out = [(label, text) for text, label in unique.items()]
+    return with_llm_shorter(ctx, seg, out, max_chars, q) if engines and q is not None and max_chars else out
 
 
 def _predicted_overflow(ctx: Context, window: Window, voice, text: str) -> float | None:
@@ -76,7 +80,10 @@ def repair_overflow(ctx: Context, seg: Segment, window: Window, q: dict) -> None
     voice = current_voice(ctx, seg)
     tried, renders, first_round = {(seg.translation or "").strip()}, 0, True
     while renders < ctx.th.max_repair_tries and not fits(ctx, seg):
-        candidates = [c for c in _shorter_candidates(ctx, seg, engines=first_round) if c[1] not in tried]
+        spoken = (seg.dub_end or 0.0) - (seg.dub_start or 0.0)
+        budget = char_budget(seg.translation or "", spoken, seg.overflow or 0.0)
+        candidates = [c for c in _shorter_candidates(ctx, seg, engines=first_round, q=q, max_chars=budget)
+                      if c[1] not in tried]
         first_round, improved = False, False
         for label, text in _likely_to_fit(ctx, seg, window, candidates) if candidates else []:
             if renders >= ctx.th.max_repair_tries:
@@ -112,7 +119,9 @@ def render_deferred(ctx: Context, seg: Segment, window: Window, q: dict) -> None
     before = _predicted_overflow(ctx, window, voice, text)
     chosen: list[dict] = []
     if before is not None and before > PREDICTION_SLACK_S:
-        choices = _predicted_choices(ctx, window, voice, _shorter_candidates(ctx, seg, engines=True), before)
+        budget = char_budget(text, window.latest - window.earliest, before)
+        choices = _predicted_choices(ctx, window, voice,
+                                     _shorter_candidates(ctx, seg, engines=True, q=q, max_chars=budget), before)
         if choices:
             _overflow, label, text = choices[0]
             chosen.append({"check": FLAG_OVERFLOW, "action": label, "text": text})

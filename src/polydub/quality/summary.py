@@ -16,7 +16,7 @@ from polydub.quality.metrics import mean, percentile
 
 # What report.json shows per line; internal cache keys (audio_key, bt_key) stay in project.json.
 PUBLIC_KEYS = ("tempo", "overflow_s", "cer", "similarity", "backtranslation_score", "flags", "repairs",
-               "heard", "backtranslation", "mt_engine", "voice")
+               "heard", "backtranslation", "mt_engine", "voice", "adequacy")
 
 
 def public_quality(metrics: dict[str, Any]) -> dict[str, Any] | None:

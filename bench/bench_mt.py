@@ -1,0 +1,329 @@
+"""Benchmark: translation quality and speed of every installed engine, and the invented-content flag.
+
+For each direction in bench/mt/<src>-<tgt>.tsv (talk-style sentences with reference translations
+written for this benchmark) and each installed engine or chain the registry offers for it (plus the
+registry's own choice with its leaked-word fallback, "auto"): chrF (sacrebleu), sentences per
+second, and the share of lines with leaked source words. Then the adequacy flag (quality/adequacy.py)
+on bench/mt/adequacy.tsv: good translations vs the same lines with a swapped noun, an invented
+clause, a dropped clause or a hallucinated repetition, plus the cases reported in issue 9.
+
+Usage: .venv/bin/python bench/bench_mt.py [--directions en-ru,ru-en] [--engines qwen,gemma]
+       [--limit N] [--cache FILE] [--no-adequacy] [--only-adequacy] [--json FILE] [--markdown]
+A --cache file keeps every translation and score, so an interrupted run resumes where it stopped
+(timings are then taken from the run that produced them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from polydub.translation.chain import ChainTranslator
+from polydub.translation.leaks import leak_problem
+from polydub.translation.registry import TranslationRegistry
+
+SETS = Path(__file__).resolve().parent / "mt"
+DEFAULT_DIRECTIONS = ("en-ru", "en-de", "en-fr", "ru-en", "de-en", "ja-en", "en-es", "en-pt")
+# Goal from issue 9: chrF +10 over Gemma on these.
+GOAL_DIRECTIONS = ("en-ru", "en-de", "ru-en")
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:] if line.strip()]
+
+
+class Cache:
+    def __init__(self, path: Path | None, also: list[Path] | None = None) -> None:
+        self.path = path
+        self.spent = 0.0
+        self.readonly = False  # --cached-only: report what earlier runs measured, translate nothing
+        self.data: dict = {}
+        for extra in also or []:  # results of runs in other processes, read only
+            self.data.update(json.loads(extra.read_text()))
+        if path and path.exists():
+            self.data.update(json.loads(path.read_text()))
+
+    def get(self, key: str):
+        return self.data.get(key)
+
+    def put(self, key: str, value) -> None:
+        self.data[key] = value
+        if self.path:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.data, ensure_ascii=False, indent=0))
+            tmp.replace(self.path)
+
+
+def chrf(hypotheses: list[str], references: list[str]) -> float:
+    from sacrebleu.metrics import CHRF
+
+    return float(CHRF().corpus_score(hypotheses, [references]).score)
+
+
+class Memo:
+    """An engine whose calls are remembered in the cache (by its name, the pair and the lines), so
+    the registry's own choice ("auto") reuses the direct run and only pays for its fallbacks."""
+
+    def __init__(self, engine, cache: Cache) -> None:
+        self._engine, self._cache = engine, cache
+
+    def __getattr__(self, attr: str):
+        return getattr(self._engine, attr)
+
+    def translate(self, lines, source: str, target: str) -> list[str]:
+        key = "call|" + json.dumps([self._engine.name, source, target, list(lines)], ensure_ascii=False)
+        hit = self._cache.get(key)
+        if hit is None and self._cache.readonly:
+            raise LookupError(f"{self._engine.name} {source}->{target} is not in the cache")
+        if hit is None:
+            began = time.perf_counter()
+            hit = {"texts": list(self._engine.translate(lines, source, target)),
+                   "seconds": time.perf_counter() - began}
+            self._cache.put(key, hit)
+        self._cache.spent += hit["seconds"]
+        return list(hit["texts"])
+
+
+def engines_for(registry: TranslationRegistry, src: str, tgt: str, wanted: set[str] | None) -> list:
+    found = []
+    for cand in registry.candidates(src, tgt):
+        links = cand.links if isinstance(cand, ChainTranslator) else [cand]
+        names = {link.name for link in links}
+        if wanted and not (names & wanted or cand.name in wanted):
+            continue
+        # A chain through an LLM costs two model runs and never outranks the LLM's direct pair.
+        if len(links) > 1 and any(link.uses_llm for link in links) and not (wanted and cand.name in wanted):
+            continue
+        found.append(cand)
+    return found
+
+
+def translate_timed(cache: Cache, run) -> tuple[list[str], float]:
+    """Seconds are those of the calls that produced the output (a chain adds its two links)."""
+    cache.spent = 0.0
+    texts = run()
+    return texts, cache.spent
+
+
+def bench_direction(registry: TranslationRegistry, direction: str, cache: Cache, limit: int | None,
+                    wanted: set[str] | None, console: Console) -> list[dict]:
+    src, tgt = direction.split("-")
+    rows = read_tsv(SETS / f"{direction}.tsv")[:limit]
+    sources = [r["source"] for r in rows]
+    refs = [r["reference"] for r in rows]
+    results = []
+    for engine in engines_for(registry, src, tgt, wanted):
+        console.print(f"  {direction}: {engine.name} ({len(rows)} lines)…", highlight=False)
+        try:
+            texts, seconds = translate_timed(cache, lambda e=engine: e.translate(sources, src, tgt))
+        except LookupError:
+            continue
+        results.append(_row(direction, engine.name, engine.tier(src, tgt), sources, texts, refs, seconds))
+    if not wanted or "auto" in wanted:
+        console.print(f"  {direction}: auto (registry choice with fallback)…", highlight=False)
+        try:
+            done = registry.translate_document(sources, src, tgt)
+        except LookupError:
+            return results
+        counts = ", ".join(f"{name}×{done.engines.count(name)}" for name in dict.fromkeys(done.engines))
+        results.append(_row(direction, f"auto ({counts})", None, sources, done.texts, refs, None))
+    return results
+
+
+def _row(direction: str, name: str, tier, sources, texts, refs, seconds) -> dict:
+    src, tgt = direction.split("-")
+    leaks = sum(1 for s, t in zip(sources, texts, strict=True) if leak_problem(s, t, src, tgt))
+    return {"direction": direction, "engine": name, "tier": tier, "chrf": round(chrf(texts, refs), 1),
+            "sentences_per_s": round(len(texts) / seconds, 2) if seconds else None,
+            "leak_rate": round(leaks / len(texts), 3), "lines": len(texts), "outputs": texts}
+
+
+def print_mt_table(results: list[dict], console: Console, markdown: bool) -> None:
+    table = Table(title="Translation: chrF vs the bench/mt references (machine shared with other jobs)")
+    for col in ("direction", "engine", "chrF", "sent/s", "leaked lines"):
+        table.add_column(col, justify="right" if col not in ("direction", "engine") else "left")
+    for r in results:
+        table.add_row(r["direction"], r["engine"], f"{r['chrf']:.1f}", f"{r['sentences_per_s'] or 0:.2f}",
+                      f"{100 * r['leak_rate']:.0f} %")
+    console.print(table)
+    gemma = {r["direction"]: r["chrf"] for r in results if r["engine"] == "gemma"}
+    qwen = {r["direction"]: r["chrf"] for r in results if r["engine"] == "qwen"}
+    for direction in GOAL_DIRECTIONS:
+        if direction in gemma and direction in qwen:
+            gain = qwen[direction] - gemma[direction]
+            console.print(f"goal {direction}: qwen {qwen[direction]:.1f} vs gemma {gemma[direction]:.1f} "
+                          f"({gain:+.1f}, goal +10: {'met' if gain >= 10 else 'NOT met'})")
+    if markdown:
+        print("\n| direction | engine | chrF | sentences/s | leaked lines |\n|---|---|---|---|---|")
+        for r in results:
+            print(f"| {r['direction']} | {r['engine']} | {r['chrf']:.1f} | {r['sentences_per_s'] or 0:.2f} | "
+                  f"{100 * r['leak_rate']:.0f} % |")
+
+
+# -- invented-content flag -------------------------------------------------
+
+def _round_robin(items: list[dict]) -> list[dict]:
+    """One line of each direction in turn, so an interrupted run still covers every direction."""
+    by_direction: dict[str, list[dict]] = defaultdict(list)
+    for item in items:
+        by_direction[f"{item['src']}-{item['tgt']}"].append(item)
+    queues = list(by_direction.values())
+    out: list[dict] = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                out.append(queue.pop(0))
+    return out
+
+
+def _tune(rows: list[tuple[dict, bool]], console: Console) -> None:
+    """Grid search of the model thresholds on the labelled lines (lexical checks always on)."""
+    from polydub.quality.adequacy import model_reasons
+
+    best = []
+    for pmi in [x / 2 for x in range(-16, -3)]:
+        for gain in [x / 10 for x in range(-5, 16)]:
+            for fwd in [x / 4 for x in range(-16, -3)]:
+                for view in ("draft", "qwen"):
+                    flagged = []
+                    for item, _ in rows:
+                        sc = item["scores"] if view == "draft" else \
+                            {k: v for k, v in item["scores"].items() if k.startswith("reverse")}
+                        flagged.append((item, item["lexical"] or bool(model_reasons(sc, pmi, gain, fwd))))
+                    pr = _precision_recall(flagged)
+                    f1 = 2 * pr["precision"] * pr["recall"] / (pr["precision"] + pr["recall"] or 1)
+                    best.append((view, round(f1, 3), pmi, gain, fwd, pr["precision"], pr["recall"]))
+    for view in ("draft", "qwen"):
+        top = sorted((b for b in best if b[0] == view), key=lambda b: (-b[1], -b[5]))[:5]
+        for b in top:
+            console.print(f"tune {view}: F1 {b[1]} pmi_worst<{b[2]} gain<{b[3]} forward_mean<{b[4]} "
+                          f"P {b[5]:.2f} R {b[6]:.2f}", highlight=False)
+
+
+def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: bool = False,
+                   tune: bool = False) -> dict:
+    from polydub.quality.adequacy import AdequacyScorer, features, lexical_reasons, model_reasons
+
+    scorer = AdequacyScorer()
+    if not scorer.available():
+        console.print("[yellow]adequacy: the Qwen scorer is not installed; lexical checks only[/yellow]")
+    items = _round_robin(read_tsv(SETS / "adequacy.tsv"))
+    if cached_only:
+        items = [i for i in items if cache.get(f"adequacy-raw|{i['src']}-{i['tgt']}|{i['source']}|{i['translation']}")
+                 is not None]
+        console.print(f"adequacy: {len(items)} labelled lines already scored in the cache", highlight=False)
+    verdicts: dict[str, list[tuple[dict, bool]]] = {"draft": [], "qwen": []}
+    began = time.perf_counter()
+    for n, item in enumerate(items):
+        src, tgt, source, text = item["src"], item["tgt"], item["source"], item["translation"]
+        key = f"adequacy-raw|{src}-{tgt}|{source}|{text}"
+        raw = cache.get(key)
+        if raw is None:
+            raw = scorer.measure_raw(source, text, src, tgt, produced_by="draft")
+            cache.put(key, raw)
+        scores = features(raw)
+        lexical = bool(lexical_reasons(source, text, src, tgt))
+        # A line Qwen produced is judged by the reverse decode only (no self-scoring forward).
+        reverse_only = {k: v for k, v in scores.items() if k.startswith("reverse")}
+        verdicts["draft"].append((item | {"scores": scores, "lexical": lexical},
+                                  lexical or bool(model_reasons(scores))))
+        verdicts["qwen"].append((item | {"scores": reverse_only, "lexical": lexical},
+                                 lexical or bool(model_reasons(reverse_only))))
+        if n % 20 == 19:
+            console.print(f"  adequacy: {n + 1}/{len(items)} lines scored", highlight=False)
+    seconds = time.perf_counter() - began
+    summary = {producer: _precision_recall(rows) for producer, rows in verdicts.items()}
+    table = Table(title="Invented-content flag on bench/mt/adequacy.tsv (good vs corrupted lines)")
+    for col in ("judged as output of", "precision", "recall", "false flags on good lines", "missed"):
+        table.add_column(col)
+    for producer, s in summary.items():
+        table.add_row(producer, f"{s['precision']:.2f}", f"{s['recall']:.2f}",
+                      f"{s['false_positives']}/{s['good']}", ", ".join(s["missed"][:6]) or "-")
+    console.print(table)
+    per_kind = Table(title="recall per kind of error (draft producer: forward and reverse scores)")
+    for col in ("kind", "flagged"):
+        per_kind.add_column(col)
+    for kind, (hit, total) in summary["draft"]["per_label"].items():
+        per_kind.add_row(kind, f"{hit}/{total}")
+    console.print(per_kind)
+    if markdown:
+        print("\n| judged as output of | precision | recall | false flags on good lines |\n|---|---|---|---|")
+        for producer, s in summary.items():
+            print(f"| {producer} | {s['precision']:.2f} | {s['recall']:.2f} | {s['false_positives']}/{s['good']} |")
+        print("\n| kind | flagged (draft) |\n|---|---|")
+        for kind, (hit, total) in summary["draft"]["per_label"].items():
+            print(f"| {kind} | {hit}/{total} |")
+    if tune:
+        _tune(verdicts["draft"], console)
+    summary["seconds"] = round(seconds, 1)
+    summary["items"] = [{**item, "flagged": flagged} for item, flagged in verdicts["draft"]]
+    return summary
+
+
+def is_bad(label: str) -> bool:
+    return not label.startswith("ok")
+
+
+def _precision_recall(rows: list[tuple[dict, bool]]) -> dict:
+    tp = sum(1 for item, flagged in rows if flagged and is_bad(item["label"]))
+    fp = sum(1 for item, flagged in rows if flagged and not is_bad(item["label"]))
+    bad = sum(1 for item, _ in rows if is_bad(item["label"]))
+    per_label: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for item, flagged in rows:
+        per_label[item["label"]][0] += int(flagged)
+        per_label[item["label"]][1] += 1
+    missed = [f"{item['src']}-{item['tgt']} {item['label']}: {item['translation'][:40]}"
+              for item, flagged in rows if is_bad(item["label"]) and not flagged]
+    return {"precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / bad if bad else 0.0,
+            "false_positives": fp, "good": len(rows) - bad, "missed": missed,
+            "per_label": {k: tuple(v) for k, v in sorted(per_label.items())}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--directions", default=",".join(DEFAULT_DIRECTIONS))
+    parser.add_argument("--engines", default="", help="only these engines (names; 'auto' = registry choice)")
+    parser.add_argument("--limit", type=int, default=None, help="first N sentences per direction")
+    parser.add_argument("--cache", type=Path, default=None, help="JSON file that keeps results between runs")
+    parser.add_argument("--also-cache", type=Path, nargs="*", default=[],
+                        help="more cache files to read (runs split over several processes)")
+    parser.add_argument("--no-adequacy", action="store_true")
+    parser.add_argument("--only-adequacy", action="store_true")
+    parser.add_argument("--tune", action="store_true", help="adequacy: grid-search the model thresholds")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="report only what earlier runs measured (translations and scores in the caches)")
+    parser.add_argument("--json", type=Path, help="write all figures (and outputs) as JSON")
+    parser.add_argument("--markdown", action="store_true", help="also print the tables as Markdown")
+    args = parser.parse_args()
+    console = Console()
+    cache = Cache(args.cache, args.also_cache)
+    cache.readonly = args.cached_only
+    from polydub.translation.registry import default_engines
+
+    registry = TranslationRegistry([Memo(e, cache) for e in default_engines()])
+    wanted = {e.strip() for e in args.engines.split(",") if e.strip()} or None
+    results: list[dict] = []
+    if not args.only_adequacy:
+        for direction in [d.strip() for d in args.directions.split(",") if d.strip()]:
+            if not (SETS / f"{direction}.tsv").exists():
+                console.print(f"[yellow]no test set for {direction}[/yellow]")
+                continue
+            results += bench_direction(registry, direction, cache, args.limit, wanted, console)
+        print_mt_table(results, console, args.markdown)
+    adequacy = None if args.no_adequacy else bench_adequacy(cache, console, args.markdown, args.cached_only, args.tune)
+    if args.json:
+        args.json.write_text(json.dumps({"mt": results, "adequacy": adequacy}, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

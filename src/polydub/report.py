@@ -29,7 +29,7 @@ def build_report(project: Project, out_dir: Path, outputs: dict[str, str], total
             {"id": s.id, "start": s.start, "end": s.end, "speaker": s.speaker, "text": s.text,
              "translation": s.translation, "voice": s.voice, "dub_start": s.dub_start,
              "dub_end": s.dub_end, "tempo": s.tempo, "overflow": s.overflow, "audio": s.audio,
-             "quality": public_quality(s.metrics)}
+             "quality": public_quality(s.metrics), **_lipsync(s.metrics)}
             for s in project.segments
         ],
         "timing": {
@@ -40,11 +40,17 @@ def build_report(project: Project, out_dir: Path, outputs: dict[str, str], total
         },
         "warnings": project.warnings,
     }
+    if project.lipsync:
+        report["lipsync"] = project.lipsync  # added by the lips stage (faces, matches, job lip scores)
     opts = project.options or {}
     # Added by the quality stage; every key above stays as it was (report.json is a contract).
     report["summary"] = build_summary(report["segments"], stages, media_seconds,
                                       float(opts.get("min_tempo", 0.85)), float(opts.get("max_tempo", 1.25)))
     return report
+
+
+def _lipsync(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {"lipsync": metrics["lipsync"]} if "lipsync" in metrics else {}
 
 
 def write_report(report: dict, out_dir: Path) -> Path:

@@ -27,6 +27,7 @@ def _register_subcommands() -> None:
     global _registered
     if _registered:
         return
+    from polydub.cli_lipsync import lipsync_command
     from polydub.cli_voices import voices_app
     from polydub.quality.cli import eval_command
     from polydub.server.cli import serve_command
@@ -34,6 +35,7 @@ def _register_subcommands() -> None:
     app.add_typer(voices_app, name="voices")
     app.command("serve")(serve_command)
     app.command("eval")(eval_command)
+    app.command("lipsync")(lipsync_command)
     _registered = True
 
 

@@ -36,9 +36,10 @@ class MouthAnimator(ABC):
     licence: str = ""
     non_commercial: bool = False
 
-    def begin(self, speech: Audio | None) -> None:
+    def begin(self, speech: Audio | None) -> None:  # noqa: B027 - optional hook
         """Called once before a video's frames; `speech` is the dubbed speech on the video timeline
         (neural models read their audio windows from it)."""
+        return None
 
     @abstractmethod
     def render(self, image: np.ndarray, landmarks: np.ndarray, job: FrameJob) -> RenderResult:

@@ -315,7 +315,8 @@ def _render_frame(yuv: YuvFrame, frame, plan: LinePlan, k: int, tracks: FaceTrac
     pose = plan.curves.pose(k)
     pose.weight = float(plan.weights[k])
     result = animator.render(crop, landmarks - offset, FrameJob(frame.index, frame.time, track, row, pose))
-    stats = FrameStats(frame.index, track.id, result.held_back, result.flips, result.source_gap, result.target_gap, None)
+    stats = FrameStats(frame.index, track.id, result.held_back, result.flips, result.source_gap,
+                       result.target_gap, None)
     entry_region, jpg, png = (0, 0, 0, 0), b"", b""
     if result.region is not None:
         rx0, ry0, rx1, ry1 = result.region

@@ -66,7 +66,8 @@ def mouth_motion(tracks: FaceTracks, track_id: int) -> tuple[np.ndarray, np.ndar
     return track.frames, _window_mean(change, width)
 
 
-def speaker_activity(tracks: FaceTracks, lines: list[tuple[str, float, float]], original: Audio) -> dict[str, np.ndarray]:
+def speaker_activity(tracks: FaceTracks, lines: list[tuple[str, float, float]],
+                     original: Audio) -> dict[str, np.ndarray]:
     """Per speaker, per frame: loudness of the original while that speaker's lines play (0 elsewhere)."""
     loud = frame_loudness(original, tracks.times)
     width = max(1, int(round(WINDOW_S * tracks.fps)))

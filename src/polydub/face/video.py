@@ -8,6 +8,7 @@ decoded (no colour conversion); changed frames are edited in YUV only inside the
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,9 +75,8 @@ def read_frames(path: str | Path, threads: int | None = None) -> Iterator[Frame]
         stream.thread_type = "AUTO"
         if threads:
             stream.codec_context.thread_count = threads
-        index = 0
         last_time = -1.0
-        for av_frame in container.decode(stream):
+        for index, av_frame in enumerate(container.decode(stream)):
             if av_frame.pts is not None:
                 time = float(av_frame.pts * stream.time_base)
             else:  # no timestamps: count at the average rate
@@ -84,7 +84,6 @@ def read_frames(path: str | Path, threads: int | None = None) -> Iterator[Frame]
                 time = last_time + 1.0 / rate if index else 0.0
             last_time = time
             yield Frame(index=index, time=time, av_frame=av_frame)
-            index += 1
     finally:
         container.close()
 
@@ -277,8 +276,6 @@ class VideoWriter:
         return self.path
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already failing; the partial file goes below
             self.container.close()
-        except Exception:  # noqa: BLE001 - already failing; the partial file is removed below
-            pass
         self.tmp.unlink(missing_ok=True)

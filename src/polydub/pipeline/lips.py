@@ -111,10 +111,9 @@ def lipsync(dubber: Dubber, project: Project) -> Path | None:
     """Run the stage; returns the lip-synced video (no audio) or None when nothing was re-animated."""
     from polydub.face.animate import animator_for
     from polydub.face.driver import MouthDriver
-    from polydub.face.lipsync import LineCache, LineSpeech, plan_lines, render_video
+    from polydub.face.lipsync import LineCache, LineSpeech
     from polydub.face.mapping import match_speakers
-    from polydub.face.metrics import measure
-    from polydub.face.video import choose_crf
+    from polydub.face.run import lipsync_video
 
     opts = dubber.options
     media = project.media
@@ -124,7 +123,7 @@ def lipsync(dubber: Dubber, project: Project) -> Path | None:
         return None
     animator = animator_for(opts.lipsync_model, opts.commercial_safe)
     job = dubber.faces or start_face_tracking(dubber, project)
-    dubber.progress("lips", 0.05, "tracking faces")
+    dubber.progress("lips", 0.02, "tracking faces")
     tracks = job.result()
     project.stage_keys["faces"] = tracking_key(project)
     faces = match_speakers(tracks, [(s.speaker, s.start, s.end) for s in project.segments], dubber.audio16k)
@@ -136,47 +135,40 @@ def lipsync(dubber: Dubber, project: Project) -> Path | None:
         lines.append(LineSpeech(id=seg.id, speaker=seg.speaker, start=seg.start, end=seg.end,
                                 dub_start=seg.dub_start if seg.dub_start is not None else seg.start,
                                 audio=audio, phones=phones, key=value_key(seg.audio_key, seg.audio, seg.dub_start)))
-    plans = plan_lines(tracks, faces, lines, driver, media.duration)
+    saved = project.engines.get("lipsync") if isinstance(project.engines.get("lipsync"), dict) else {}
     crf_key = value_key(project.input_key, "crf")
-    saved = (project.engines.get("lipsync") or {}) if isinstance(project.engines.get("lipsync"), dict) else {}
-    if saved.get("crf_key") == crf_key:
-        crf, probe_psnr = saved["crf"], saved["crf_probe_psnr"]
-    else:
-        crf, probe_psnr = choose_crf(project.input)
-    dubber.progress("lips", 0.15, "re-animating mouths")
-    video = dubber.work / VIDEO_FILE
-    animated = [p for p in plans if p.status == "lipsync"]
-    report = render_video(project.input, video, tracks, plans, animator, crf, LineCache(dubber.work / LINE_CACHE),
-                          progress=lambda f: dubber.progress("lips", 0.15 + 0.55 * f, "re-animating mouths"),
-                          cancel=dubber.cancel)
-    dubber.progress("lips", 0.7, "measuring lip sync")
-    scores, summary = measure(project.input, video, tracks, plans, report, dubber.out_dir / CROPS_DIR,
-                              progress=lambda f: dubber.progress("lips", 0.7 + 0.3 * f, "measuring lip sync"),
-                              cancel=dubber.cancel) if animated else ({}, {})
-    by_id = {p.line.id: p for p in plans}
-    for seg in project.segments:
-        plan = by_id[seg.id]
+    crf = saved.get("crf") if saved.get("crf_key") == crf_key else None
+    shares = {"render": (0.1, 0.6), "measure": (0.7, 0.3)}
+    words = {"render": "re-animating mouths", "measure": "measuring lip sync"}
+    result = lipsync_video(project.input, dubber.work / VIDEO_FILE, tracks, faces, lines, animator, media.duration,
+                           cache=LineCache(dubber.work / LINE_CACHE), crops_dir=dubber.out_dir / CROPS_DIR, crf=crf,
+                           progress=lambda stage, f: dubber.progress("lips", shares[stage][0] + shares[stage][1] * f,
+                                                                     words[stage]),
+                           cancel=dubber.cancel)
+    for seg, plan in zip(project.segments, result.plans, strict=True):
         entry = {"status": plan.status, "reason": plan.reason, "face_track": plan.face_track,
                  "confidence": plan.confidence}
-        if seg.id in scores:
-            entry.update(scores[seg.id].as_dict())
+        if seg.id in result.scores:
+            entry.update(result.scores[seg.id].as_dict())
             if entry.get("crops"):
-                entry["crops"] = str(Path(entry["crops"]).relative_to(dubber.out_dir))
+                entry["crops"] = Path(entry["crops"]).relative_to(dubber.out_dir).as_posix()
         seg.metrics["lipsync"] = entry
-    project.engines["lipsync"] = {
-        "name": animator.name, "licence": animator.licence, "non_commercial": animator.non_commercial,
-        "crf": crf, "crf_probe_psnr": round(probe_psnr, 2), "crf_key": crf_key,
-    }
+    if result.crf is not None:
+        project.engines["lipsync"] = {
+            "name": animator.name, "licence": animator.licence, "non_commercial": animator.non_commercial,
+            "crf": result.crf, "crf_probe_psnr": result.crf_probe_psnr if result.crf_probe_psnr is not None
+            else saved.get("crf_probe_psnr"), "crf_key": crf_key}
+    render = result.render
     project.lipsync = {
         "engine": animator.name, "licence": animator.licence, "non_commercial": animator.non_commercial,
         "faces": faces.as_dict(), "tracks": len(tracks.tracks), "shots": len(tracks.shots),
-        "lines_lipsynced": len(animated), "lines_untouched": len(plans) - len(animated),
-        "frames_changed": report.changed, "frames": report.frames, "cached_lines": report.cached_lines,
-        "crf": crf, "summary": summary,
+        "lines_lipsynced": len(result.animated), "lines_untouched": len(result.plans) - len(result.animated),
+        "frames": render.frames if render else len(tracks.times), "frames_changed": render.changed if render else 0,
+        "cached_lines": render.cached_lines if render else [], "crf": result.crf, "summary": result.summary,
     }
     if animator.non_commercial:
         project.warnings.append(f"lip-sync used {animator.name}: {animator.licence}")
-    if not animated:
-        project.warnings.append("lip-sync changed no line: " + "; ".join(sorted({p.reason for p in plans})))
-        return None
-    return video
+    if result.video is None:
+        reasons = sorted({p.reason for p in result.plans if p.reason})
+        project.warnings.append("lip-sync changed no line: " + ("; ".join(reasons) or "no dubbed lines"))
+    return result.video

@@ -37,6 +37,7 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
         "voices": {"type": "string", "description": 'JSON object speaker -> voice id, e.g. {"S1": "kokoro:ef_dora"}'},
         "keep_original": {"type": "boolean"}, "separation": {"type": "boolean"},
         "original_voice_db": {"type": "number", "description": "voice-over level of the original speech"},
+        "lipsync": {"type": "boolean", "description": "re-animate the on-screen speakers' mouths to follow the dub"},
     }}}}}}
 
 

@@ -30,6 +30,7 @@ class JobOptions(BaseModel):
     keep_original: bool = False
     separation: bool = True
     original_voice_db: float | None = None
+    lipsync: bool = False  # re-animate the on-screen speakers' mouths (stage "lips")
 
     @field_validator("target_language", "source_language")
     @classmethod

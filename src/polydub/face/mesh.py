@@ -35,13 +35,16 @@ class Triangulation:
     hole: np.ndarray  # (h, 3) triangles inside the mouth opening
 
     @classmethod
-    def build(cls, open_points: np.ndarray, subset: np.ndarray | None = None) -> Triangulation:
+    def build(cls, open_points: np.ndarray, subset: np.ndarray | None = None, mouth_hole: bool = True) -> Triangulation:
         """Delaunay triangulation of `open_points` (an average shape with the mouth opened),
-        optionally of a subset of them; indices always refer to all points."""
+        optionally of a subset of them; indices always refer to all points. With `mouth_hole`
+        (face-mesh points) the triangles inside the lips are set apart as the hole."""
         from scipy.spatial import Delaunay
 
         subset = np.arange(len(open_points)) if subset is None else np.asarray(subset)
         tri = subset[Delaunay(open_points[subset]).simplices].astype(np.int32)
+        if not mouth_hole:
+            return cls(triangles=tri, hole=np.zeros((0, 3), np.int32))
         mouth = open_points[inner_lip_polygon()]
         centroids = open_points[tri].mean(axis=1)
         in_hole = _inside(mouth, centroids)

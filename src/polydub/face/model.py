@@ -38,7 +38,9 @@ from polydub.face.tracks import MouthReference, _similarity
 MESH_POINTS = 468  # face mesh without the iris points
 NOSE_BASE = 2
 UPPER_SHARE = 0.3  # of an opening, the upper lip's part; the jaw (lower lip, chin) does the rest
-MIN_MAX_OPEN, MAX_MAX_OPEN = 0.045, 0.09  # face heights: range allowed for a speaker's widest opening
+MIN_MAX_OPEN, MAX_MAX_OPEN = 0.05, 0.09  # face heights: range allowed for a speaker's widest opening
+CLOSED_GAP_MAX = 0.006  # face heights
+ROLL_IN, ROLL_IN_MAX = 0.0, 0.02  # share of a closing's distance the lower lip rolls in, and its cap
 
 
 @dataclass
@@ -129,9 +131,17 @@ def lower_face_motion(points: np.ndarray, target_gap: float, width_factor: float
     w_up = share * to_lip
     below = y > seam
     dy = np.where(below, jaw * w_low, -lip * w_up)
-    # Safety: inner lips may meet but never cross.
+    # Lips that close roll their wet inner edge in: the lower lip's inner edge rises a little past
+    # the upper one and is drawn under it (the renderer draws the upper lip last), so a closed
+    # mouth does not show the band of lip that only an open mouth shows. Otherwise inner lips may
+    # meet but never cross.
     up_idx, low_idx = list(LIPS_INNER_UPPER[1:-1]), list(LIPS_INNER_LOWER[1:-1])
-    dy[low_idx] = np.maximum(dy[low_idx], p[up_idx, 1] + dy[up_idx] - p[low_idx, 1])
+    roll = 0.0
+    if delta < 0:
+        roll = min(ROLL_IN * (source_gap - max(target_gap, 0.0)), ROLL_IN_MAX) * _smoothstep(1.0 - target_gap / 0.02)
+        dy[low_idx] -= roll * share[low_idx]
+    limit = p[up_idx, 1] + dy[up_idx] - p[low_idx, 1] - roll * share[low_idx]
+    dy[low_idx] = np.maximum(dy[low_idx], limit)
 
     # Width: corners move along the eye line, the lips follow in proportion, cheeks a little.
     width_now = 2 * half_outer
@@ -156,6 +166,7 @@ class FaceModel:
     max_open: float  # widest opening when speaking, face heights
     neutral_width: float
     references: list[MouthReference] = field(default_factory=list)
+    lip_triangles: np.ndarray | None = None  # triangles of the lips and a thin ring of skin around them
 
     @property
     def anchors(self) -> int:
@@ -179,9 +190,10 @@ class FaceModel:
         gaps = np.array([mouth_gap(lm, f) for lm, f in zip(seq, frames, strict=True)])
         widths = np.array([mouth_width(lm, f) for lm, f in zip(seq, frames, strict=True)])
         closed_gap = float(np.percentile(gaps, 5)) if len(gaps) else 0.0
-        closed_gap = min(closed_gap, 0.012)
+        # Closed lips read as closed: at most a hair's gap, even when this face rarely closes fully.
+        closed_gap = min(closed_gap, CLOSED_GAP_MAX)
         speaking = float(np.percentile(gaps, 95)) if len(gaps) >= 10 else 0.06
-        max_open = float(np.clip(0.85 * speaking, MIN_MAX_OPEN, MAX_MAX_OPEN))
+        max_open = float(np.clip(speaking, MIN_MAX_OPEN, MAX_MAX_OPEN))
         closed = widths[gaps <= np.percentile(gaps, 30)] if len(widths) else widths
         neutral_width = float(np.median(closed if len(closed) else widths))
         frame = face_frame(mean, height_per_eye_distance)
@@ -192,7 +204,8 @@ class FaceModel:
         triangulation = Triangulation.build(opened, _control_subset(canonical))
         return cls(canonical=canonical, triangulation=triangulation,
                    height_per_eye_distance=float(height_per_eye_distance), closed_gap=closed_gap,
-                   max_open=max_open, neutral_width=neutral_width, references=list(references or []))
+                   max_open=max_open, neutral_width=neutral_width, references=list(references or []),
+                   lip_triangles=_lip_triangles(canonical, triangulation))
 
     @classmethod
     def from_track(cls, track) -> FaceModel:
@@ -221,6 +234,23 @@ class FaceModel:
     @staticmethod
     def width_factor(pose: MouthPose) -> float:
         return float(1.0 + 0.06 * np.clip(pose.spread, 0, 1) - 0.14 * np.clip(pose.round, 0, 1))
+
+
+def _lip_triangles(canonical: np.ndarray, triangulation: Triangulation) -> np.ndarray:
+    """The lips' triangles (and the opening's) plus those of a ring of skin up to 0.03 face heights
+    around the lips: what a shut-mouth reference is mapped onto."""
+    from polydub.face.mesh import _inside
+
+    outer = np.vstack([canonical[list(LIPS_OUTER_UPPER)], canonical[list(LIPS_OUTER_LOWER)][::-1]])
+    centre = outer.mean(axis=0)
+    grown = centre + (outer - centre) * 1.0 + 0.03 * (outer - centre) / np.maximum(
+        np.linalg.norm(outer - centre, axis=1, keepdims=True), 1e-6)
+    area = _inside(grown, canonical[:MESH_POINTS])
+    contours = list(LIPS_OUTER_UPPER) + list(LIPS_OUTER_LOWER) + list(LIPS_INNER_UPPER) + list(LIPS_INNER_LOWER)
+    area[contours] = True
+    area = np.concatenate([area, np.zeros(len(canonical) - MESH_POINTS, dtype=bool)])
+    tris = np.vstack([triangulation.hole, triangulation.triangles])
+    return tris[area[tris].all(axis=1)]
 
 
 def _control_subset(canonical: np.ndarray) -> np.ndarray:

@@ -18,7 +18,13 @@ import cv2
 import numpy as np
 
 from polydub.face.interior import InteriorSource, interior_maps, lip_colour, sample
-from polydub.face.landmarks import LIPS_INNER_LOWER, LIPS_INNER_UPPER
+from polydub.face.landmarks import (
+    LIPS_INNER_LOWER,
+    LIPS_INNER_UPPER,
+    LIPS_OUTER_LOWER,
+    LIPS_OUTER_UPPER,
+    OUTER_CORNERS,
+)
 from polydub.face.mesh import backward_maps, flip_guard, inner_lip_polygon, polygon_mask, triangle_flips
 from polydub.face.model import MESH_POINTS, FaceModel, MouthPose, lower_face_motion
 
@@ -60,7 +66,7 @@ class MouthRenderer:
     def references(self) -> list[InteriorSource]:
         if self._references is None:
             self._references = [InteriorSource.from_landmarks(r.image, r.landmarks, self.model.height_per_eye_distance)
-                                for r in self.model.references]
+                                for r in self.model.references if not r.closed]
             self._references.sort(key=lambda s: -s.gap)
         return self._references
 
@@ -81,6 +87,9 @@ class MouthRenderer:
         points = model.control_points(landmarks)
         face = frame.to_face(points)
         motion = lower_face_motion(face, model.target_gap(pose), model.width_factor(pose), pose.round)
+        shut = self._shut_weight(motion.source_gap, motion.target_gap)
+        if shut > 0:
+            motion.displacement = self._shut_shape(face, motion.displacement, shut)
         weight = float(np.clip(pose.weight, 0.0, 1.0))
         moved = frame.to_image(face + weight * motion.displacement)
         motion.target_gap = motion.source_gap + weight * (motion.target_gap - motion.source_gap)
@@ -108,8 +117,11 @@ class MouthRenderer:
             return result
         region = (int(x0), int(y0), int(x1), int(y1))
         # The opening's own triangles first: under the interior's feathered edge they give the
-        # warped source rather than nothing.
-        map_x, map_y, covered = backward_maps(points, target, np.vstack([hole, active]), region)
+        # warped source rather than nothing. The upper lip last: where a closing lower lip rolls
+        # in under it, the upper lip is what shows.
+        above = frame.to_face(target[active].mean(axis=1))[:, 1] < 0
+        ordered = np.vstack([hole, active[~above], active[above]])
+        map_x, map_y, covered = backward_maps(points, target, ordered, region)
         warped = cv2.remap(image, map_x + x0, map_y + y0, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         mask = covered.astype(np.float32)
@@ -120,7 +132,7 @@ class MouthRenderer:
         hx1, hy1 = np.minimum(np.ceil(mouth.max(axis=0)).astype(int) + pad + 1, [x1, y1])
         hole_region = (int(hx0), int(hy0), int(hx1), int(hy1))
         hole_mask = polygon_mask(mouth, hole_region) if hx1 > hx0 and hy1 > hy0 else np.zeros((0, 0))
-        if hole_mask.any():
+        if hole_mask.any() and result.target_gap > 0:
             target_face = frame.to_face(target)
             upper, lower = target_face[list(LIPS_INNER_UPPER)], target_face[list(LIPS_INNER_LOWER)]
             interior = self._interior(image, landmarks, frame, motion.source_gap, result.target_gap,
@@ -130,6 +142,8 @@ class MouthRenderer:
             sub = (slice(hy0 - y0, hy1 - y0), slice(hx0 - x0, hx1 - x0))
             warped[sub] = warped[sub] * (1 - soft) + interior * soft
             mask[sub] = np.maximum(mask[sub], soft[..., 0])
+        if shut * weight > 0:
+            warped = self._shut_lips(image, landmarks, warped, target, region, frame, 0.5 * shut * weight)
         result.region, result.mask = region, np.clip(mask, 0.0, 1.0)
         result.image = np.clip(warped, 0, 255).astype(np.uint8)
         return result
@@ -165,3 +179,81 @@ class MouthRenderer:
         dark = (current[None, None, :] * (0.92 - 0.45 * contact[..., None])).astype(np.float32)
         shadow = np.clip(1.0 - (gap_px - closed_px) / 4.0, 0.0, 1.0)[..., None].astype(np.float32)
         return interior * (1 - shadow) + dark * shadow
+
+    def _shut_weight(self, source_gap: float, target_gap: float) -> float:
+        """How much of a shut-mouth reference to show: closing an open mouth all the way."""
+        closed = self.model.closed_gap
+        shut = float(np.clip(1.0 - (target_gap - closed) / 0.015, 0.0, 1.0))
+        return shut * float(np.clip((source_gap - closed - 0.005) / 0.02, 0.0, 1.0))
+
+    def _closed_lips(self) -> list[tuple[list[int], np.ndarray]] | None:
+        """This face's shut lips from its most closed frame: per lip contour, its points relative to
+        the mouth corners' midpoint, in mouth widths."""
+        if not hasattr(self, "_closed_shape"):
+            shut = [r for r in self.model.references if r.closed]
+            self._closed_shape = None
+            if shut:
+                lm = shut[0].landmarks.astype(np.float64)
+                face = self.model.frame(lm).to_face(lm)
+                corners = face[list(OUTER_CORNERS)]
+                width = max(float(np.linalg.norm(corners[1] - corners[0])), 1e-6)
+                self._closed_shape = [(list(c), (face[list(c)] - corners.mean(axis=0)) / width)
+                                      for c in (LIPS_OUTER_UPPER, LIPS_OUTER_LOWER, LIPS_INNER_UPPER, LIPS_INNER_LOWER)]
+        return self._closed_shape
+
+    def _shut_shape(self, face: np.ndarray, displacement: np.ndarray, weight: float) -> np.ndarray:
+        """Lips pulled shut from an open frame keep an open mouth's shape (stretched, their wet
+        inner edges showing). Where the mouth closes all the way, each lip contour takes the height
+        profile of this face's own shut lips (only vertically, between the target's corners)."""
+        closed = self._closed_lips()
+        if closed is None:
+            return displacement
+        target = face + displacement
+        corners = target[list(OUTER_CORNERS)]
+        middle, width = corners.mean(axis=0), float(np.linalg.norm(corners[1] - corners[0]))
+        out = displacement.copy()
+        moved = {}
+        for indices, shape in closed:
+            order = np.argsort(shape[:, 0])
+            x = (target[indices, 0] - middle[0]) / width
+            y = middle[1] + width * np.interp(x, shape[order, 0], shape[order, 1])
+            out[indices, 1] = (1 - weight) * displacement[indices, 1] + weight * (y - face[indices, 1])
+            moved[indices[1]] = (indices, out[indices, 1] - displacement[indices, 1])
+        # The skin next to the lips follows their change, fading with distance, so nothing folds.
+        rest = np.ones(len(face), dtype=bool)
+        rest[[i for c, _ in closed for i in c]] = False
+        rest[MESH_POINTS:] = False
+        for first, reach, sign in ((LIPS_OUTER_UPPER[1], 0.06, -1), (LIPS_OUTER_LOWER[1], 0.1, 1)):
+            indices, change = moved[first]
+            order = np.argsort(face[indices, 0])
+            edge = np.interp(face[:, 0], face[indices, 0][order], face[indices, 1][order])
+            lateral = np.clip(1.5 - np.abs(face[:, 0] - middle[0]) / width * 2.0, 0.0, 1.0)
+            beyond = sign * (face[:, 1] - edge)  # distance outward from this lip's outer edge
+            fade = np.clip(1.0 - np.maximum(beyond, 0.0) / reach, 0.0, 1.0) * lateral
+            fade *= sign * (face[:, 1] - middle[1]) > 0  # only this lip's side of the mouth
+            shift = np.interp(face[:, 0], face[indices, 0][order], change[order])
+            out[:, 1] += np.where(rest, shift * fade, 0.0)
+        return out
+
+    def _shut_lips(self, image, landmarks, warped, target, region, frame, weight: float) -> np.ndarray:
+        """Closed lips from the track's own shut-mouth frame, warped onto the closing lips.
+
+        Lips pulled shut from an open frame keep the look of open lips (stretched, their wet
+        inner edges showing); the same face's real closed lips, mapped landmark to landmark onto
+        the target shape and colour-matched, look closed."""
+        shut = [r for r in self.model.references if r.closed]
+        if not shut or self.model.lip_triangles is None or not len(self.model.lip_triangles):
+            return warped
+        ref = shut[0]
+        x0, y0, x1, y1 = region
+        source = np.vstack([ref.landmarks[:MESH_POINTS].astype(np.float64) + [x0, y0],
+                            np.zeros((len(target) - MESH_POINTS, 2))])
+        map_x, map_y, covered = backward_maps(source, target, self.model.lip_triangles, region)
+        patch = cv2.remap(ref.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        gain = np.clip(lip_colour(image, landmarks) / np.maximum(lip_colour(ref.image, ref.landmarks), 1.0),
+                       0.75, 1.33).astype(np.float32)
+        outer = np.vstack([target[list(LIPS_OUTER_UPPER)], target[list(LIPS_OUTER_LOWER)][::-1]])
+        lips = polygon_mask(outer, region)
+        lips = cv2.GaussianBlur(lips, (0, 0), max(0.7, 0.003 * frame.height)) * covered
+        alpha = (weight * lips)[..., None]
+        return warped * (1 - alpha) + patch.astype(np.float32) * gain * alpha

@@ -29,6 +29,8 @@ MIN_TRACK_S = 0.3
 REFERENCES_PER_TRACK = 4
 REFERENCE_MIN_GAP = 0.035  # face heights: open enough to show teeth and the mouth's inside
 REFERENCE_SPACING_S = 0.4
+CLOSED_REFERENCE_MAX_GAP = 0.015  # face heights: lips shut (the detector's contours sit slightly apart)
+CLOSED_REFERENCES = 2
 
 
 def quiet_mediapipe() -> None:
@@ -67,6 +69,7 @@ class _Building:
         self.landmarks: list[np.ndarray] = []
         self.last_time = 0.0
         self.references: list[MouthReference] = []
+        self.closed: list[MouthReference] = []
 
     def add(self, frame: int, time: float, landmarks: np.ndarray) -> None:
         self.frames.append(frame)
@@ -74,23 +77,31 @@ class _Building:
         self.last_time = time
 
     def offer_reference(self, frame: int, time: float, fps: float, landmarks: np.ndarray, yuv_source) -> None:
+        """Keep this frame's mouth if it is among the track's most open (interior source) or most
+        closed (how this face's lips look shut)."""
         gap = mouth_gap(landmarks, face_frame(landmarks))
-        if gap < REFERENCE_MIN_GAP:
-            return
-        spacing = REFERENCE_SPACING_S * fps
-        close = [r for r in self.references if abs(r.frame - frame) < spacing]
-        if close and all(r.gap >= gap for r in close):
-            return
-        if len(self.references) >= REFERENCES_PER_TRACK and not close \
-                and min(r.gap for r in self.references) >= gap:
-            return
+        if gap >= REFERENCE_MIN_GAP:
+            self.references = self._keep(self.references, frame, gap, fps, landmarks, yuv_source, False)
+        elif gap <= CLOSED_REFERENCE_MAX_GAP:
+            self.closed = self._keep(self.closed, frame, gap, fps, landmarks, yuv_source, True)
+
+    @staticmethod
+    def _keep(kept: list[MouthReference], frame: int, gap: float, fps: float, landmarks, yuv_source,
+              closed: bool) -> list[MouthReference]:
+        better = (lambda a, b: a < b) if closed else (lambda a, b: a > b)
+        limit = CLOSED_REFERENCES if closed else REFERENCES_PER_TRACK
+        near = [r for r in kept if abs(r.frame - frame) < REFERENCE_SPACING_S * fps]
+        if near and not any(better(gap, r.gap) for r in near):
+            return kept
+        if len(kept) >= limit and not near and not any(better(gap, r.gap) for r in kept):
+            return kept
         crop, crop_landmarks = _mouth_crop(yuv_source(), landmarks)
         if crop is None:
-            return
-        self.references = [r for r in self.references if r not in close]
-        self.references.append(MouthReference(frame=frame, gap=gap, image=crop, landmarks=crop_landmarks))
-        self.references.sort(key=lambda r: -r.gap)
-        del self.references[REFERENCES_PER_TRACK:]
+            return kept
+        kept = [r for r in kept if r not in near]
+        kept.append(MouthReference(frame=frame, gap=gap, image=crop, landmarks=crop_landmarks, closed=closed))
+        kept.sort(key=lambda r: r.gap if closed else -r.gap)
+        return kept[:limit]
 
 
 def _mouth_crop(yuv: YuvFrame, landmarks: np.ndarray):
@@ -184,7 +195,7 @@ class FaceTracker:
         times_arr = np.asarray(times, dtype=np.float64)
         fps = float((len(times_arr) - 1) / max(times_arr[-1] - times_arr[0], 1e-6)) if len(times_arr) > 1 else 25.0
         tracks = [FaceTrack(id=b.id, shot=b.shot, frames=np.asarray(b.frames, dtype=np.int64),
-                            landmarks=np.stack(b.landmarks), fps=fps, references=b.references)
+                            landmarks=np.stack(b.landmarks), fps=fps, references=b.references + b.closed)
                   for b in finished if b.frames and times_arr[b.frames[-1]] - times_arr[b.frames[0]] >= MIN_TRACK_S]
         tracks.sort(key=lambda t: t.id)
         if progress:

@@ -1,4 +1,4 @@
-"""Face tracks: who is where in every frame, smoothed, with a few open-mouth references each.
+"""Face tracks: who is where in every frame, smoothed, with a few mouth references each (open, shut).
 
 A track is one face followed through one shot (tracks never cross a shot cut). Landmarks are
 stored as detected; `FaceTrack.smoothed` removes detector jitter (head motion and mouth shape
@@ -30,6 +30,7 @@ class MouthReference:
     gap: float  # inner-lip opening in face heights
     image: np.ndarray  # BGR crop
     landmarks: np.ndarray  # (478, 2) in crop pixels
+    closed: bool = False  # a shut mouth (how this face's lips look closed), else an open one
 
 
 @dataclass
@@ -173,7 +174,7 @@ class FaceTracks:
             for j, ref in enumerate(t.references):
                 arrays[f"t{t.id}_r{j}_image"] = ref.image
                 arrays[f"t{t.id}_r{j}_landmarks"] = ref.landmarks.astype(np.float32)
-                refs.append({"frame": ref.frame, "gap": ref.gap})
+                refs.append({"frame": ref.frame, "gap": ref.gap, "closed": ref.closed})
             meta["tracks"].append({"id": t.id, "shot": t.shot, "fps": t.fps, "references": refs})
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         tmp = path.with_name(path.name + ".tmp.npz")
@@ -189,7 +190,7 @@ class FaceTracks:
             for m in meta["tracks"]:
                 tid = m["id"]
                 refs = [MouthReference(frame=r["frame"], gap=r["gap"], image=data[f"t{tid}_r{j}_image"],
-                                       landmarks=data[f"t{tid}_r{j}_landmarks"])
+                                       landmarks=data[f"t{tid}_r{j}_landmarks"], closed=r.get("closed", False))
                         for j, r in enumerate(m["references"])]
                 tracks.append(FaceTrack(id=tid, shot=m["shot"], frames=data[f"t{tid}_frames"],
                                         landmarks=data[f"t{tid}_landmarks"], fps=m["fps"], references=refs))

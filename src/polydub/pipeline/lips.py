@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from polydub.pipeline.dubber import Dubber
     from polydub.project import Project
 
-TRACKER_VERSION = 1
+TRACKER_VERSION = 2
 FACES_FILE = "faces.npz"
 VIDEO_FILE = "lipsync.mp4"
 LINE_CACHE = "lips"

@@ -49,6 +49,8 @@ def mux(media: MediaInfo, dub_wav: Path, out_path: Path, target_language: str,
         if keep_original:
             cmd += ["-map", "1:a:0"]
         cmd += ["-c:v", "copy"]
+        if video_path is not None:
+            cmd += ["-copyts"]  # its frames carry the source's own timestamps (a first frame at 0.033 s stays)
         if video_path is None and media.video_codec == "hevc" and out_path.suffix.lower() in (".mp4", ".mov"):
             cmd += ["-tag:v", "hvc1"]  # what Apple players need to play copied HEVC in MP4
     else:

@@ -56,7 +56,7 @@ class MeshAnimator(MouthAnimator):
 
     name = "mesh-warp"
     licence = "Apache-2.0 (polydub); MediaPipe face mesh Apache-2.0"
-    VERSION = 1
+    VERSION = 2  # bump when the renderer draws differently (per-line caches are keyed by it)
 
     def __init__(self) -> None:
         self._renderers: dict[int, MouthRenderer] = {}

@@ -233,9 +233,9 @@ class MouthDriver:
         else:  # loudness alone: the opening follows the voice, nothing closes the lips mid-word
             opening = 0.9 * loud ** 1.5
             spread = rounding = closure = np.zeros(len(times))
-        opening = np.clip(opening * gate * (1.0 - np.clip(closure, 0, 1)), 0.0, 1.1)
-        # Jaws do not jump: ~30 ms of smoothing keeps syllables and drops what would only flicker.
-        opening = _smooth(opening, 3.0)
+        # Jaws do not jump: ~30 ms of smoothing keeps syllables and drops what would only flicker;
+        # closures are applied after it, so p, b, m still shut the lips.
+        opening = np.clip(_smooth(opening * gate, 3.0) * (1.0 - np.clip(closure, 0, 1)), 0.0, 1.1)
         grid = times + start - self.lead
         speaking_frames = _per_frame(grid, speaking_grid.astype(np.float64), frame_times, np.max) > 0
         return MouthCurves(

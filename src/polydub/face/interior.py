@@ -22,13 +22,9 @@ from polydub.face.landmarks import (
     LIPS_OUTER_LOWER,
     LIPS_OUTER_UPPER,
     FaceFrame,
+    contour_y,
     face_frame,
 )
-
-
-def _curve(points: np.ndarray, x: np.ndarray) -> np.ndarray:
-    order = np.argsort(points[:, 0])
-    return np.interp(x, points[order, 0], points[order, 1])
 
 
 def lip_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -86,23 +82,23 @@ class InteriorSource:
         lower = np.stack([xs, gap / 2 * profile], axis=1)
         gx, gy = np.meshgrid((np.arange(w) - w / 2) / scale, (np.arange(h) - h / 2) / scale)
         s = np.clip(np.abs(gx) / half_width, 0, 1)
-        top = _curve(upper, gx)
-        bottom = _curve(lower, gx)
+        top = contour_y(upper, gx)
+        bottom = contour_y(lower, gx)
         lips = np.asarray(lips_bgr, dtype=np.float32)
         skin_luma = float(np.dot(np.asarray(skin_bgr, dtype=np.float32), [0.114, 0.587, 0.299]))
-        light = np.clip(skin_luma / 170.0, 0.5, 1.2)
+        light = np.clip(skin_luma / 190.0, 0.5, 1.15)
         image = np.empty((h, w, 3), np.float32)
-        image[:] = lips * 0.22 + np.array([6, 6, 12], np.float32)  # dark cavity
-        tongue = ((gx / (0.6 * half_width)) ** 2 + ((gy - bottom) / 0.035) ** 2) < 1.0
-        image[tongue] = lips * 0.62
+        image[:] = lips * 0.14 + np.array([4, 4, 10], np.float32)  # dark cavity
+        tongue = ((gx / (0.65 * half_width)) ** 2 + ((gy - bottom) / 0.04) ** 2) < 1.0
+        image[tongue] = lips * 0.5
         across = (0.4 + 0.6 * (1 - s ** 1.6))[..., None]
         upper_teeth = (gy >= top) & (gy <= top + 0.028)
         depth = np.clip((gy - top) / 0.028, 0, 1)
         shade = (0.72 + 0.28 * np.sin(np.pi * np.clip(depth * 0.9 + 0.1, 0, 1)))[..., None]
-        teeth = np.array([196, 206, 214], np.float32) * light
+        teeth = np.array([206, 214, 222], np.float32) * light
         image = np.where(upper_teeth[..., None], teeth * shade * across, image)
-        lower_teeth = (gy <= bottom) & (gy >= bottom - 0.014)
-        image = np.where(lower_teeth[..., None], teeth * 0.7 * across, image)
+        lower_teeth = (gy <= bottom) & (gy >= bottom - 0.01)
+        image = np.where(lower_teeth[..., None], teeth * 0.5 * across, image)
         for edge in (0.17, 0.38, 0.58, 0.76):  # faint gaps between teeth
             near = np.abs(s - edge) < 0.006
             image[near & (upper_teeth | lower_teeth)] *= 0.86
@@ -120,13 +116,13 @@ def interior_maps(source: InteriorSource, target_frame: FaceFrame, upper: np.nda
     gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
     face = target_frame.to_face(np.stack([gx, gy], axis=-1))
     xq, yq = face[..., 0], face[..., 1]
-    top_t, bottom_t = _curve(upper, xq), _curve(lower, xq)
+    top_t, bottom_t = contour_y(upper, xq), contour_y(lower, xq)
     centre_t = (upper[0, 0] + upper[-1, 0]) / 2
     half_t = max(abs(upper[-1, 0] - upper[0, 0]) / 2, 1e-4)
     centre_r = (source.upper[0, 0] + source.upper[-1, 0]) / 2
     half_r = max(abs(source.upper[-1, 0] - source.upper[0, 0]) / 2, 1e-4)
     xr = centre_r + (xq - centre_t) / half_t * half_r * 0.97  # stay inside the source's corners
-    top_r, bottom_r = _curve(source.upper, xr), _curve(source.lower, xr)
+    top_r, bottom_r = contour_y(source.upper, xr), contour_y(source.lower, xr)
     # Detected inner contours tend to sit on the lips' wet inner edge: start a little inside them,
     # or the interior brings a second copy of the lip along.
     inset = np.minimum(0.12 * np.maximum(bottom_r - top_r, 0.0), 0.008)

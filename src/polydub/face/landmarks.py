@@ -92,6 +92,12 @@ def mouth_width(landmarks: np.ndarray, frame: FaceFrame) -> float:
     return float(abs((lm[OUTER_CORNERS[1]] - lm[OUTER_CORNERS[0]]) @ frame.x_axis) / frame.height)
 
 
+def contour_y(points: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """y of a lip contour (points in face coordinates) at x, flat beyond its ends."""
+    order = np.argsort(points[:, 0])
+    return np.interp(x, points[order, 0], points[order, 1])
+
+
 def bounding_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
     lm = np.asarray(landmarks)
     x0, y0 = lm.min(axis=0)

@@ -167,6 +167,8 @@ def plan_lines(tracks: FaceTracks, faces: SpeakerFaces, lines: list[LineSpeech],
 def _why_untouched(tracks, faces, line, frames, visible_any, small, share) -> str:
     if not visible_any.any():
         return "no face is visible during this line"
+    if visible_any.mean() < MIN_FACE_SHARE:
+        return f"no face is visible during most of this line (a face in {100 * visible_any.mean():.0f} % of it)"
     if small:
         return f"the speaker's face is too small to animate ({min(small):.0f} px high, needs {MIN_FACE_PX})"
     seen = {t.id for f in frames for t in tracks.visible(int(f))}

@@ -26,7 +26,7 @@ import numpy as np
 from polydub.errors import JobCancelledError
 from polydub.face.landmarks import OUTER_CORNERS, face_frame, mouth_gap
 from polydub.face.lipsync import LinePlan, RenderReport
-from polydub.face.tracking import quiet_mediapipe
+from polydub.face.tracking import QuietSolution, quiet_mediapipe
 from polydub.face.tracks import FaceTracks
 from polydub.face.video import YuvFrame, read_frames
 
@@ -61,8 +61,8 @@ class MouthMeter:
         quiet_mediapipe()
         import mediapipe as mp
 
-        self.mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                                    refine_landmarks=True, min_detection_confidence=0.3)
+        self.mesh = QuietSolution(lambda: mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3))
 
     def close(self) -> None:
         self.mesh.close()

@@ -27,6 +27,7 @@ from polydub.face.landmarks import (
     OUTER_CORNERS,
     RIGID,
     FaceFrame,
+    contour_y,
     eye_distance,
     face_frame,
     mouth_gap,
@@ -53,11 +54,6 @@ class MouthPose:
     closure: float = 0.0  # 0..1 lips pressed together (p, b, m)
     weight: float = 1.0  # 0..1 how much of this pose to apply (fades in and out of a line)
 
-
-def _curve(points: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """y of a lip contour (points in face coords) at x, flat beyond its ends."""
-    order = np.argsort(points[:, 0])
-    return np.interp(x, points[order, 0], points[order, 1])
 
 
 def _smoothstep(t: np.ndarray) -> np.ndarray:
@@ -86,8 +82,8 @@ def lower_face_motion(points: np.ndarray, target_gap: float, width_factor: float
     half_outer = max(abs(p[OUTER_CORNERS[1], 0] - p[OUTER_CORNERS[0], 0]) / 2, half_inner)
     x = p[:, 0] - centre_x
     y = p[:, 1]
-    upper_inner_y = _curve(iu, p[:, 0])
-    lower_inner_y = _curve(il, p[:, 0])
+    upper_inner_y = contour_y(iu, p[:, 0])
+    lower_inner_y = contour_y(il, p[:, 0])
     seam = (upper_inner_y + lower_inner_y) / 2
     middle = [2, 3, 4, 5, 6, 7, 8]
     gaps = il[middle, 1] - iu[middle, 1]
@@ -120,12 +116,12 @@ def lower_face_motion(points: np.ndarray, target_gap: float, width_factor: float
     # Below the seam the lips follow that profile and the chin follows the jaw, whose pull fades
     # towards the jaw's angles; between them the weight blends smoothly (skin stretches, never
     # folds). Beside the mouth both are zero at the seam line and grow with depth.
-    outer_lower_y = _curve(ol, p[:, 0])
+    outer_lower_y = contour_y(ol, p[:, 0])
     jaw_lateral = 1.0 - _smoothstep((ax - 0.3 * half_outer) / (1.1 * half_outer))
     to_chin = _smoothstep((y - outer_lower_y + 0.005) / max(0.12, 1.6 * abs(jaw)))
     w_low = (1 - to_chin) * share + to_chin * jaw_lateral
     # The upper lip moves with the same profile, fading above the lip towards the nose.
-    outer_upper_y = _curve(ou, p[:, 0])
+    outer_upper_y = contour_y(ou, p[:, 0])
     nose_y = p[NOSE_BASE, 1]
     to_lip = _smoothstep((y - nose_y) / np.maximum(outer_upper_y - nose_y, 1e-3))
     w_up = share * to_lip

@@ -8,7 +8,9 @@ the mouth interior.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +39,42 @@ def quiet_mediapipe() -> None:
     """MediaPipe (glog/absl/TFLite) prints INFO lines on stderr; keep the CLI readable."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """MediaPipe's C++ code writes warnings straight to file descriptor 2 on a graph's first run
+    (before its logging is initialised, no setting reaches them): point fd 2 at /dev/null then."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class QuietSolution:
+    """A MediaPipe solution built and first run (when its graph starts and logs) with stderr
+    silenced; `make` builds it."""
+
+    def __init__(self, make) -> None:
+        with _native_stderr_silenced():
+            self.solution = make()
+        self._quiet_calls = 1
+
+    def process(self, image):
+        if self._quiet_calls <= 0:
+            return self.solution.process(image)
+        self._quiet_calls -= 1
+        with _native_stderr_silenced():
+            return self.solution.process(image)
+
+    def close(self) -> None:
+        self.solution.close()
 
 
 class ShotDetector:
@@ -132,7 +170,8 @@ class FaceTracker:
         info = video_info(path)
         expected = info.frames or int((info.duration or 1.0) * float(info.average_rate or 25)) or 1
         fps_hint = float(info.average_rate or 25)
-        detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.6)
+        detector = QuietSolution(lambda: mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=0.6))
         wanted = 1
         mesh = self._mesh(mp, wanted)
         shots = ShotDetector()
@@ -204,9 +243,9 @@ class FaceTracker:
 
     @staticmethod
     def _mesh(mp, faces: int):
-        return mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=faces,
-                                               refine_landmarks=True, min_detection_confidence=0.5,
-                                               min_tracking_confidence=0.5)
+        return QuietSolution(lambda: mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=False, max_num_faces=faces, refine_landmarks=True, min_detection_confidence=0.5,
+            min_tracking_confidence=0.5))
 
     @staticmethod
     def _assign(building: list[_Building], faces: list[np.ndarray]):
@@ -229,3 +268,20 @@ class FaceTracker:
             out.append((b, faces[i]))
         out += [(None, face) for i, face in enumerate(faces) if i not in used_faces]
         return out
+
+
+def detect_landmarks(image_bgr: np.ndarray, max_faces: int = 1) -> list[np.ndarray]:
+    """The 478 landmarks (pixels) of the faces in one still image, largest face first."""
+    quiet_mediapipe()
+    import mediapipe as mp
+
+    mesh = QuietSolution(lambda: mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, max_num_faces=max_faces, refine_landmarks=True, min_detection_confidence=0.5))
+    try:
+        result = mesh.process(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        mesh.close()
+    h, w = image_bgr.shape[:2]
+    faces = [np.array([(p.x * w, p.y * h) for p in f.landmark], dtype=np.float32)
+             for f in (result.multi_face_landmarks or [])]
+    return sorted(faces, key=lambda lm: -float(np.ptp(lm[:, 1])))

@@ -98,8 +98,10 @@ def _phones(dubber: Dubber, project: Project, seg, audio: Audio, driver):
     from polydub.speech.asr import WhisperRecognizer
 
     language = project.target_language or "en"
-    recognizer = WhisperRecognizer(dubber.options.asr_model if not dubber.options.asr_model.endswith(".en")
-                                   or language == "en" else "base", beam_size=1, temperature_fallback=False)
+    model = dubber.options.asr_model
+    if model.endswith(".en") and language != "en":
+        model = "base"  # an English-only model cannot hear the dub's language
+    recognizer = WhisperRecognizer(model, beam_size=1, temperature_fallback=False)
     try:
         words = recognizer.transcribe(audio, language).words
     except Exception:  # noqa: BLE001 - no words: loudness alone drives the mouth

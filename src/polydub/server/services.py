@@ -116,7 +116,8 @@ class JobService:
         report = job.report or {}
         error = JobError(code=job.error_code, message=job.error_message) if job.error_code else None
         summary = {k: v for k, v in report.items() if k in ("source_language", "target_language", "timing",
-                                                            "warnings", "outputs", "speakers", "quality")}
+                                                            "warnings", "outputs", "speakers", "quality",
+                                                            "lipsync")}
         if isinstance(report.get("segments"), list):
             summary["segments"] = len(report["segments"])
         out = Path(job.out_dir)

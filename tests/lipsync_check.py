@@ -17,7 +17,7 @@ from polydub.audio import Audio
 from polydub.face.driver import frame_loudness
 from polydub.face.video import read_frames
 
-DETECT_SIDE = 480
+DETECT_SIDE = 720
 
 
 @dataclass

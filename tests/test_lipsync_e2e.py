@@ -140,20 +140,25 @@ def _away_from_edges(report: dict, times: np.ndarray, edge: float = 0.2) -> np.n
 
 def _psnr_outside_face(src: Path, output: Path, meter: DlibMouth, step: int = 10) -> float:
     """Luma PSNR between input and output outside the face (dlib box, generously padded), over
-    every `step`-th frame: worst frame."""
-    worst, rects = 99.0, []
+    every `step`-th frame where dlib finds the face: worst frame."""
+    worst, measured, sampled = 99.0, 0, 0
     for a, b in zip(read_frames(src), read_frames(output), strict=True):
         if a.index % step:
             continue
+        sampled += 1
         ya, yb = a.av_frame.to_ndarray(format="gray"), b.av_frame.to_ndarray(format="gray")
         keep = np.ones(ya.shape, dtype=bool)
-        rects = meter._detect(ya) or rects  # a frame where dlib misses the face: its last place
+        rects = meter._detect(ya)
+        if not rects:
+            continue
+        measured += 1
         for rect in rects:
             w, h = rect.right() - rect.left(), rect.bottom() - rect.top()
             top, left = max(0, rect.top() - h // 2), max(0, rect.left() - w // 2)
             keep[top:rect.bottom() + h, left:rect.right() + w // 2] = False
         mse = float(np.mean((ya[keep].astype(float) - yb[keep].astype(float)) ** 2))
         worst = min(worst, 99.0 if mse < 1e-10 else 10 * np.log10(255 ** 2 / mse))
+    assert measured >= sampled / 2, (measured, sampled)
     return worst
 
 

@@ -39,7 +39,7 @@ from polydub.face.tracks import MouthReference, _similarity
 MESH_POINTS = 468  # face mesh without the iris points
 NOSE_BASE = 2
 UPPER_SHARE = 0.3  # of an opening, the upper lip's part; the jaw (lower lip, chin) does the rest
-MIN_MAX_OPEN, MAX_MAX_OPEN = 0.05, 0.09  # face heights: range allowed for a speaker's widest opening
+MIN_MAX_OPEN, MAX_MAX_OPEN = 0.06, 0.1  # face heights: range allowed for a speaker's widest opening
 CLOSED_GAP_MAX = 0.006  # face heights
 ROLL_IN, ROLL_IN_MAX = 0.0, 0.02  # share of a closing's distance the lower lip rolls in, and its cap
 
@@ -189,7 +189,8 @@ class FaceModel:
         # Closed lips read as closed: at most a hair's gap, even when this face rarely closes fully.
         closed_gap = min(closed_gap, CLOSED_GAP_MAX)
         speaking = float(np.percentile(gaps, 95)) if len(gaps) >= 10 else 0.06
-        max_open = float(np.clip(speaking, MIN_MAX_OPEN, MAX_MAX_OPEN))
+        # A little wider than this speaker usually opens: the dub must read clearly on screen.
+        max_open = float(np.clip(1.15 * speaking, MIN_MAX_OPEN, MAX_MAX_OPEN))
         closed = widths[gaps <= np.percentile(gaps, 30)] if len(widths) else widths
         neutral_width = float(np.median(closed if len(closed) else widths))
         frame = face_frame(mean, height_per_eye_distance)

@@ -27,6 +27,7 @@ def _register_subcommands() -> None:
     global _registered
     if _registered:
         return
+    from polydub.cli_lipsync import lipsync_command
     from polydub.cli_live import live_command
     from polydub.cli_voices import voices_app
     from polydub.quality.cli import eval_command
@@ -36,6 +37,7 @@ def _register_subcommands() -> None:
     app.command("serve")(serve_command)
     app.command("eval")(eval_command)
     app.command("live")(live_command)
+    app.command("lipsync")(lipsync_command)
     _registered = True
 
 
@@ -58,10 +60,12 @@ def _summary(report: dict) -> None:
                   f"{timing.get('real_time_factor') or 0:.3f}")
     console.print(table)
     engines = report.get("engines", {})
-    for name in ("asr", "speakers", "mt", "tts", "separation"):
+    for name in ("asr", "speakers", "mt", "tts", "separation", "lipsync"):
         if name in engines:
             value = engines[name]
-            if isinstance(value, dict):
+            if isinstance(value, dict) and name == "lipsync":
+                value = f"{value.get('name')} (x264 crf {value.get('crf')}; {value.get('licence')})"
+            elif isinstance(value, dict):
                 value = f"{value.get('name')} (tier: {value.get('tier')})"
             console.print(f"  [dim]{name}:[/dim] {value}")
     summary = report.get("summary") or {}
@@ -77,6 +81,13 @@ def _summary(report: dict) -> None:
         mark = "[yellow]non-commercial[/yellow] " if row.get("non_commercial") else ""
         console.print(f"  [dim]voice licence:[/dim] {row['voice']} ({', '.join(row['speakers'])}): "
                       f"{mark}{row['licence']}", highlight=False)
+    lips = (report.get("lipsync") or {}).get("summary") or {}
+    if report.get("lipsync"):
+        info = report["lipsync"]
+        console.print(f"  [dim]lip-sync:[/dim] {info.get('lines_lipsynced')} lines re-animated, "
+                      f"{info.get('lines_untouched')} untouched; lip_follow {lips.get('lip_follow')} "
+                      f"(untouched video {lips.get('lip_follow_floor')}), PSNR outside the face "
+                      f"{lips.get('untouched_psnr')} dB")
     for warning in report.get("warnings", []):
         console.print(f"  [yellow]warning:[/yellow] {warning}")
 
@@ -101,9 +112,12 @@ def dub(
     no_quality: bool = typer.Option(False, "--no-quality", help="skip the per-line quality checks and repairs"),
     min_tempo: float = typer.Option(0.85, help="slowest allowed speech rate"),
     max_tempo: float = typer.Option(1.25, help="fastest allowed speech rate"),
+    lipsync: bool = typer.Option(False, "--lipsync", help="re-animate the speakers' mouths to follow the dub"),
+    lipsync_model: Path | None = typer.Option(None, "--lipsync-model",
+                                              help="a Wav2Lip-compatible model (.onnx, or .pth with torch): "
+                                                   "your own weights; implies --lipsync"),
     commercial_safe: bool = typer.Option(False, "--commercial-safe",
-                                         help="use only voices licensed for commercial use (no MBROLA, "
-                                              "no non-commercial RHVoice voices)"),
+                                         help="use no engine or weights licensed for non-commercial use only"),
 ) -> None:
     """Dub a video or audio file into another language."""
     from polydub.pipeline import DubOptions
@@ -119,7 +133,9 @@ def dub(
                          tts_engine=tts, voices=voices, num_speakers=speakers, keep_original=keep_original,
                          separation=not no_separation, original_voice_db=original_voice_db,
                          min_tempo=min_tempo, max_tempo=max_tempo, adapt_voices=adapt_voices,
-                         quality_checks=not no_quality, commercial_safe=commercial_safe)
+                         quality_checks=not no_quality, commercial_safe=commercial_safe,
+                         lipsync=lipsync or lipsync_model is not None,
+                         lipsync_model=str(lipsync_model) if lipsync_model else None)
     with _progress_bar() as bar:
         task = bar.add_task("dub", total=100, stage="start", message="")
 

@@ -74,6 +74,7 @@ class Project(BaseModel):
     stage_seconds: dict[str, float] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
     licences: dict[str, Any] = Field(default_factory=dict)  # voice licences of the dub (report.json)
+    lipsync: dict[str, Any] = Field(default_factory=dict)  # faces, speaker matches, job lip scores
 
     def save(self, folder: str | Path) -> Path:
         """Write atomically so a crash never leaves a half-written project.json."""

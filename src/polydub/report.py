@@ -29,7 +29,7 @@ def build_report(project: Project, out_dir: Path, outputs: dict[str, str], total
             {"id": s.id, "start": s.start, "end": s.end, "speaker": s.speaker, "text": s.text,
              "translation": s.translation, "voice": s.voice, "dub_start": s.dub_start,
              "dub_end": s.dub_end, "tempo": s.tempo, "overflow": s.overflow, "audio": s.audio,
-             "quality": public_quality(s.metrics)}
+             "quality": public_quality(s.metrics), **_lipsync(s.metrics)}
             for s in project.segments
         ],
         "timing": {
@@ -40,6 +40,8 @@ def build_report(project: Project, out_dir: Path, outputs: dict[str, str], total
         },
         "warnings": project.warnings,
     }
+    if project.lipsync:
+        report["lipsync"] = project.lipsync  # added by the lips stage (faces, matches, job lip scores)
     opts = project.options or {}
     # Added by the quality stage; every key above stays as it was (report.json is a contract).
     report["summary"] = build_summary(report["segments"], stages, media_seconds,
@@ -47,6 +49,10 @@ def build_report(project: Project, out_dir: Path, outputs: dict[str, str], total
     # Every voice used, its licence and speakers; non-commercial ones are also named in `warnings`.
     report["licences"] = project.licences
     return report
+
+
+def _lipsync(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {"lipsync": metrics["lipsync"]} if "lipsync" in metrics else {}
 
 
 def write_report(report: dict, out_dir: Path) -> Path:

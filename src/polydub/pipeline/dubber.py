@@ -16,6 +16,7 @@ from polydub.media.probe import probe
 from polydub.pipeline import stages
 from polydub.pipeline.background import BackgroundSeparation
 from polydub.pipeline.lines import SpeechRate
+from polydub.pipeline.lips import BackgroundTracking, lipsync, start_face_tracking
 from polydub.pipeline.options import DubOptions, Progress, ProgressCallback
 from polydub.project import Project
 from polydub.report import build_report, write_report
@@ -49,6 +50,7 @@ class Dubber:
         self._original: Audio | None = None
         self.speech_rates = SpeechRate()  # shared by synthesis and quality repairs
         self.separation: BackgroundSeparation | None = None  # started right after the media stage
+        self.faces: BackgroundTracking | None = None  # face tracking for lip-sync, idem
 
     # -- helpers ---------------------------------------------------------
     def check_cancel(self) -> None:
@@ -112,6 +114,7 @@ class Dubber:
         self.run_stage("media", self.stage_media, project, input_path)
         project.save(self.out_dir)
         self.separation = stages.start_separation(self, project)
+        self.faces = start_face_tracking(self, project)
         self.run_stage("transcribe", stages.transcribe, self, project)
         if not project.segments:
             raise NothingToDubError(f"no speech found in {input_path.name}",
@@ -154,7 +157,8 @@ class Dubber:
             stages.speaker_dub_similarity(self, project)
         stages.record_licences(self, project)
         dub_wav = self.run_stage("mix", stages.mix, self, project)
-        outputs = self.run_stage("render", stages.render, self, project, dub_wav)
+        lips_video = self.run_stage("lips", lipsync, self, project) if self.options.lipsync else None
+        outputs = self.run_stage("render", stages.render, self, project, dub_wav, lips_video)
         project.stage_seconds = dict(self.stage_seconds)
         project.save(self.out_dir)
         total = time.perf_counter() - started

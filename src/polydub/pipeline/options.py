@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-STAGES = ("media", "transcribe", "speakers", "translate", "synthesize", "quality", "mix", "render")
+STAGES = ("media", "transcribe", "speakers", "translate", "synthesize", "quality", "mix", "lips", "render")
 # Rough share of total run time per stage, so one overall percent moves smoothly.
 STAGE_WEIGHTS = {"media": 3, "transcribe": 25, "speakers": 7, "translate": 15, "synthesize": 30,
-                 "quality": 10, "mix": 5, "render": 5}
+                 "quality": 10, "mix": 5, "lips": 15, "render": 5}
 
 
 @dataclass
@@ -30,9 +30,11 @@ class DubOptions:
     max_tempo: float = 1.25
     max_line_seconds: float = 8.0
     quality_checks: bool = True
-    # Voices helper: leave out every non-commercial engine and voice (MBROLA, RHVoice's CC BY-NC
-    # voices) from defaults, matching and repairs; asking for one by name is a LicenceError.
+    # Excludes engines and weights whose licence forbids commercial use (shared with the voices helper).
     commercial_safe: bool = False
+    # Lip-sync: re-animate the on-screen speakers' mouths to follow the dub (stage "lips").
+    lipsync: bool = False
+    lipsync_model: str | None = None  # a Wav2Lip-compatible .onnx (or .pth with torch): the user's weights
 
 
 @dataclass

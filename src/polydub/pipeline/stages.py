@@ -264,13 +264,13 @@ def mix(dubber: Dubber, project: Project):
     return path
 
 
-def render(dubber: Dubber, project: Project, dub_wav) -> dict[str, str]:
+def render(dubber: Dubber, project: Project, dub_wav, lips_video=None) -> dict[str, str]:
     out = dubber.out_dir
     media = project.media
     stem = f"{_safe_stem(project.input)}.{project.target_language}"
     media_path = out / f"{stem}{output_suffix(media)}"
     mux(media, dub_wav, media_path, project.target_language, project.source_language,
-        keep_original=dubber.options.keep_original)
+        keep_original=dubber.options.keep_original, video_path=lips_video)
     source = write_subtitles(project.segments, out / "source", use_translation=False)
     target = write_subtitles(project.segments, out / "target", use_translation=True)
     return {"media": media_path.name, "subtitles_source": source["srt"].name,

@@ -8,6 +8,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from polydub.quality.lips_html import lipsync_html
+
 HTML_FILE = "report.html"
 
 _CSS = """
@@ -198,7 +200,7 @@ def _summary_html(report: dict) -> str:
     return '<table class="stats">' + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
-def render_html(report: dict) -> str:
+def render_html(report: dict, out_dir: Path | None = None) -> str:
     segments = list(report.get("segments") or [])
     timing = report.get("timing") or {}
     thresholds = (report.get("summary") or {}).get("limits") or {}
@@ -225,6 +227,7 @@ def render_html(report: dict) -> str:
 <h2>Tempo</h2>{imgs['tempo']}
 <h2>Per-line intelligibility and voice</h2>{imgs['scores']}
 <h2>All lines</h2>{_lines_table(segments)}
+{lipsync_html(report, out_dir)}
 <h2>Stage timings</h2>{imgs['stages']}
 <p class="muted">polydub {html.escape(str(report.get('polydub_version', '')))}</p>
 </body></html>
@@ -235,6 +238,6 @@ def write_html_report(report: dict, out_dir: Path) -> Path:
     """Write out_dir/report.html (self-contained, readable offline) and return its path."""
     path = Path(out_dir) / HTML_FILE
     tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(render_html(report), encoding="utf-8")
+    tmp.write_text(render_html(report, out_dir), encoding="utf-8")
     tmp.replace(path)
     return path

@@ -34,18 +34,24 @@ def output_suffix(media: MediaInfo) -> str:
 
 
 def mux(media: MediaInfo, dub_wav: Path, out_path: Path, target_language: str,
-        source_language: str | None = None, keep_original: bool = False) -> Path:
-    """Write to a temporary name first, then rename, so a failed run never leaves a plausible output."""
+        source_language: str | None = None, keep_original: bool = False, video_path: Path | None = None) -> Path:
+    """Write to a temporary name first, then rename, so a failed run never leaves a plausible output.
+    `video_path`: a re-encoded video stream (lip-sync) to use instead of the input's."""
     ffmpeg = require_tool("ffmpeg")
     codec, codec_args = AUDIO_CODECS.get(out_path.suffix.lower(), ("aac", ["-b:a", "192k"]))
     tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
     cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(dub_wav)]
     if media.has_video:
-        cmd += ["-i", media.path, "-map", "1:v:0", "-map", "0:a:0"]
+        cmd += ["-i", media.path]
+        if video_path is not None:
+            cmd += ["-i", str(video_path)]
+        cmd += ["-map", "2:v:0" if video_path is not None else "1:v:0", "-map", "0:a:0"]
         if keep_original:
             cmd += ["-map", "1:a:0"]
         cmd += ["-c:v", "copy"]
-        if media.video_codec == "hevc" and out_path.suffix.lower() in (".mp4", ".mov"):
+        if video_path is not None:
+            cmd += ["-copyts"]  # its frames carry the source's own timestamps (a first frame at 0.033 s stays)
+        if video_path is None and media.video_codec == "hevc" and out_path.suffix.lower() in (".mp4", ".mov"):
             cmd += ["-tag:v", "hvc1"]  # what Apple players need to play copied HEVC in MP4
     else:
         cmd += ["-map", "0:a:0"]

@@ -39,6 +39,7 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
         "original_voice_db": {"type": "number", "description": "voice-over level of the original speech"},
         "commercial_safe": {"type": "boolean", "description": "only voices licensed for commercial use "
                             "(default: the server's `serve --commercial-safe`)"},
+        "lipsync": {"type": "boolean", "description": "re-animate the on-screen speakers' mouths to follow the dub"},
     }}}}}}
 
 

@@ -31,6 +31,7 @@ class JobOptions(BaseModel):
     separation: bool = True
     original_voice_db: float | None = None
     commercial_safe: bool | None = None  # None: the server's default (`serve --commercial-safe`)
+    lipsync: bool = False  # re-animate the on-screen speakers' mouths (stage "lips")
 
     @field_validator("target_language", "source_language")
     @classmethod
@@ -132,7 +133,8 @@ class JobService:
         report = job.report or {}
         error = JobError(code=job.error_code, message=job.error_message) if job.error_code else None
         summary = {k: v for k, v in report.items() if k in ("source_language", "target_language", "timing",
-                                                            "warnings", "outputs", "speakers", "quality")}
+                                                            "warnings", "outputs", "speakers", "quality",
+                                                            "lipsync")}
         if isinstance(report.get("segments"), list):
             summary["segments"] = len(report["segments"])
         out = Path(job.out_dir)

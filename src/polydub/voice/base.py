@@ -56,3 +56,9 @@ class TTSEngine(ABC):
         close (timing plans each line's speed with it, so it is synthesized once).
         None when the engine cannot tell; timing then measures a first rendering."""
         return None
+
+    def phoneme_timing(self, text: str, voice: Voice, speed: float = 1.0) -> list[tuple[str, float, float]] | None:
+        """(symbol, start, end) of every phoneme of `synthesize(text, voice, speed)`, seconds from the
+        start of its audio, when the engine knows them (lip-sync drives mouths with them); None
+        when it does not."""
+        return None

@@ -346,6 +346,33 @@ class KokoroEngine(TTSEngine):
         return trim_silence(Audio(samples[lead: len(samples) - trail], SAMPLE_RATE), pad=0.05, end=False)
 
 
+    def phoneme_timing(self, text: str, voice: Voice, speed: float = 1.0) -> list[tuple[str, float, float]] | None:
+        """Kokoro symbols with their times from the duration predictor, on the timeline of
+        `synthesize`'s audio before its final energy trim (at most ~0.2 s of leading silence;
+        lip-sync aligns to the audio anyway)."""
+        text = clean_text(text)
+        if not text:
+            return []
+        self._load()
+        if self._durations is None:
+            return None
+        chunks = self._chunks(text, voice)
+        if not chunks:
+            return []
+        speed = _clamp_speed(speed)
+        _total, lead, _trail = self._layout(chunks, voice, speed)
+        out: list[tuple[str, float, float]] = []
+        position = -lead // SAMPLES_PER_FRAME
+        for ps in chunks:
+            frames = self._frames(ps, voice, speed)
+            position += int(frames[0])  # the leading pad token
+            for symbol, count in zip(ps, frames[1:-1], strict=False):
+                start = position * SAMPLES_PER_FRAME / SAMPLE_RATE
+                position += int(count)
+                out.append((symbol, start, position * SAMPLES_PER_FRAME / SAMPLE_RATE))
+            position += int(frames[-1])
+        return out
+
 def _edge_frames(phonemes: str, frames: np.ndarray, from_end: bool) -> int:
     """Frames of the pad token plus the punctuation next to it, at one end of a chunk."""
     tokens = list(phonemes[::-1] if from_end else phonemes)

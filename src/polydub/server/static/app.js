@@ -1,9 +1,9 @@
 "use strict";
 // polydub studio: plain JS, no build step. Talks to API v1 of the same server.
 const $ = (s, el = document) => el.querySelector(s);
-const STAGES = ["media", "transcribe", "speakers", "translate", "synthesize", "mix", "render", "done"];
+const STAGES = ["media", "transcribe", "speakers", "translate", "synthesize", "mix", "lips", "render", "done"];
 const STAGE_NAMES = { media: "Read media", transcribe: "Transcribe", speakers: "Speakers", translate: "Translate",
-  synthesize: "Voices", timing: "Timing", mix: "Mix", render: "Render", done: "Done" };
+  synthesize: "Voices", timing: "Timing", mix: "Mix", lips: "Lip-sync", render: "Render", done: "Done" };
 const state = { token: localStorage.getItem("polydub-token") || "", ws: null, jobId: null, job: null,
   jobsTimer: null, voices: [], languages: null };
 
@@ -93,6 +93,7 @@ function setupUpload() {
     if ($("#source-lang").value) fd.append("source_language", $("#source-lang").value);
     fd.append("keep_original", $("#keep-original").checked);
     fd.append("separation", $("#separation").checked);
+    fd.append("lipsync", $("#lipsync").checked);
     if ($("#voice-db").value !== "") fd.append("original_voice_db", $("#voice-db").value);
     if ($("#commercial-safe").checked) fd.append("commercial_safe", true);  // else the server's default
     fd.append("file", file);
@@ -199,6 +200,7 @@ async function loadSegments() {
       <td data-label="Voice"><label class="sr-only" for="voice-${s.index}">Voice of line ${s.index + 1}</label>
         <input id="voice-${s.index}" type="text" list="voice-list" data-field="voice" value="${esc(s.voice || "")}"></td>
       <td data-label="Flags">${flags(s).map(f => `<span class="flag">${esc(f)}</span>`).join("") || "—"}</td>
+      <td data-label="Lips">${lips(s)}</td>
       <td data-label="Play"><button type="button" data-play="original" aria-label="Play original line ${s.index + 1}">Original</button>
         ${s.audio ? `<button type="button" data-play="${esc(s.audio)}" aria-label="Play dubbed line ${s.index + 1}">Dubbed</button>` : ""}</td></tr>`).join("");
     state.segments = segments;
@@ -228,6 +230,24 @@ async function setSpeakerVoice(sel) {
     }
     $("#render-note").textContent = `Voice of ${sp} changed. Re-render to hear it.`;
   } catch (e) { showError(`Could not change the voice: ${e.message}`); }
+}
+
+// Lip-sync of a line: its status, how well the mouth follows the dub, and a before/after view.
+function lips(s) {
+  const l = (s.metrics || {}).lipsync;
+  if (!l) return "—";
+  if (l.status !== "lipsync") return `<span class="muted small" title="${esc(l.reason)}">untouched</span>`;
+  const score = l.lip_follow != null ? ` ${l.lip_follow.toFixed(2)}` : "";
+  const view = l.crops ? ` <button type="button" data-lips="${esc(l.crops)}" aria-label="Before and after mouth of line ${s.index + 1}">Before/after</button>` : "";
+  return `<span title="mouth follows the dub (correlation; untouched video ${l.lip_follow_floor != null ? l.lip_follow_floor.toFixed(2) : "?"})">synced${score}</span>${view}`;
+}
+
+function showLips(btn) {
+  const tr = btn.closest("tr"), next = tr.nextElementSibling;
+  if (next && next.classList.contains("lips-row")) { next.remove(); return; }
+  const row = document.createElement("tr"); row.className = "lips-row";
+  row.innerHTML = `<td colspan="8"><img alt="Mouth before (top) and after lip-sync (bottom)" src="${fileUrl(btn.dataset.lips)}${tokenQuery() ? "&" : "?"}v=${Date.now()}"></td>`;
+  tr.after(row);
 }
 
 function flags(s) {
@@ -276,7 +296,8 @@ async function loadFiles(job) {
 function setupJobPage() {
   $("#seg-table").addEventListener("focusout", e => { if (e.target.dataset && e.target.dataset.field) saveField(e.target); });
   $("#speaker-voices").addEventListener("change", e => { if (e.target.dataset.speaker) setSpeakerVoice(e.target); });
-  $("#seg-table").addEventListener("click", e => { const b = e.target.closest("button[data-play]"); if (b) playLine(b); });
+  $("#seg-table").addEventListener("click", e => { const b = e.target.closest("button[data-play]"); if (b) playLine(b);
+    const l = e.target.closest("button[data-lips]"); if (l) showLips(l); });
   document.querySelectorAll("input[name=track]").forEach(r => r.addEventListener("change", () => showPlayer(state.job)));
   $("#cancel-btn").addEventListener("click", async () => {
     try { renderJob(await api(`/api/jobs/${state.jobId}/cancel`, { method: "POST" })); } catch (e) { showError(e.message); } });

@@ -1,0 +1,260 @@
+"""Lip scores measured on the written video, not on what the renderer intended.
+
+The output file is decoded beside the input; on every re-animated frame the mouth is detected
+again (MediaPipe, a fresh detection per frame on a crop around the face) in both, so output and
+input are measured the same way:
+
+- `lip_follow`: correlation of the output's mouth opening with the dub's loudness;
+- `lip_follow_floor`: the same for the untouched input (what not lip-syncing scores);
+- `gap_in_silence` / `gap_on_pbm`: opening (face heights) where the dub is silent / on p, b, m;
+- `jitter_ratio`: frame-to-frame noise of the output's opening over the input's;
+- `held_back_frames`, `flips`: frames the flip guard scaled back, triangles folded;
+- `untouched_psnr`: PSNR (dB, luma) of everything outside the changed area against the input;
+- a strip of before/after mouth crops per line (PNG).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from polydub.errors import JobCancelledError
+from polydub.face.landmarks import OUTER_CORNERS, face_frame, mouth_gap
+from polydub.face.lipsync import LinePlan, RenderReport
+from polydub.face.tracking import QuietSolution, quiet_mediapipe
+from polydub.face.tracks import FaceTracks
+from polydub.face.video import YuvFrame, read_frames
+
+DETECT_SIDE = 256
+CROP_COLUMNS = 6
+PSNR_EVERY = 3  # changed frames: every third; untouched frames: every fifteenth
+UNTOUCHED_EVERY = 15
+
+
+@dataclass
+class LineScores:
+    frames: int
+    lip_follow: float | None
+    lip_follow_floor: float | None
+    gap_in_silence: float | None
+    gap_on_pbm: float | None
+    jitter_ratio: float | None
+    held_back_frames: int
+    flips: int
+    untouched_psnr: float | None
+    detected: float  # share of frames where the output's mouth was found again
+    crops: str | None = None
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+class MouthMeter:
+    """Mouth opening of a face in a frame, detected afresh (no tracking memory between frames)."""
+
+    def __init__(self) -> None:
+        quiet_mediapipe()
+        import mediapipe as mp
+
+        self.mesh = QuietSolution(lambda: mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3))
+
+    def close(self) -> None:
+        self.mesh.close()
+
+    def gap(self, yuv: YuvFrame, near: np.ndarray, height_per_eye_distance: float) -> float | None:
+        x0, y0 = near.min(axis=0)
+        x1, y1 = near.max(axis=0)
+        cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, 1.5 * max(x1 - x0, y1 - y0)
+        region = YuvFrame.region((cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2), yuv.width, yuv.height)
+        crop = yuv.crop_bgr(region)
+        scale = DETECT_SIDE / max(crop.shape[:2])
+        small = cv2.resize(crop, (max(1, int(crop.shape[1] * scale)), max(1, int(crop.shape[0] * scale))),
+                           interpolation=cv2.INTER_AREA)
+        result = self.mesh.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        if not result.multi_face_landmarks:
+            return None
+        lm = np.array([(p.x * small.shape[1], p.y * small.shape[0]) for p in result.multi_face_landmarks[0].landmark])
+        lm = lm / scale + np.array(region[:2])
+        return mouth_gap(lm, face_frame(lm, height_per_eye_distance))
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 8 or np.std(a[ok]) < 1e-9 or np.std(b[ok]) < 1e-9:
+        return None
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def jitter(values: np.ndarray) -> float | None:
+    """Frame-to-frame noise: RMS of what a 7-frame quadratic fit does not explain."""
+    from scipy.signal import savgol_filter
+
+    v = values[np.isfinite(values)]
+    if len(v) < 9:
+        return None
+    return float(np.sqrt(np.mean((v - savgol_filter(v, 7, 2)) ** 2)))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse <= 1e-10 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def _outside(luma: np.ndarray, region: tuple[int, int, int, int] | None, pad: int = 4) -> np.ndarray:
+    if region is None:
+        return luma.ravel()
+    keep = np.ones(luma.shape, dtype=bool)
+    x0, y0, x1, y1 = region
+    keep[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad] = False
+    return luma[keep]
+
+
+def _mouth_box(landmarks: np.ndarray) -> tuple[float, float, float, float]:
+    width = float(np.linalg.norm(landmarks[OUTER_CORNERS[1]] - landmarks[OUTER_CORNERS[0]]))
+    cx, cy = (landmarks[OUTER_CORNERS[0]] + landmarks[OUTER_CORNERS[1]]) / 2
+    return cx - 0.85 * width, cy - 0.6 * width, cx + 0.85 * width, cy + 0.6 * width
+
+
+def crop_strip(pairs: list[tuple[np.ndarray, np.ndarray]], title: str = "") -> np.ndarray:
+    """Before (top row) / after (bottom row) mouth crops, 160x112 each."""
+    cell = (160, 112)
+    top = [cv2.resize(b, cell, interpolation=cv2.INTER_AREA) for b, _ in pairs]
+    bottom = [cv2.resize(a, cell, interpolation=cv2.INTER_AREA) for _, a in pairs]
+    strip = np.vstack([np.hstack(top), np.hstack(bottom)])
+    band = np.full((18, strip.shape[1], 3), 255, np.uint8)
+    cv2.putText(band, f"{title}  top: original, bottom: lip-synced", (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                (40, 40, 40), 1, cv2.LINE_AA)
+    return np.vstack([band, strip])
+
+
+def measure(input_video: str | Path, output_video: str | Path, tracks: FaceTracks, plans: list[LinePlan],
+            report: RenderReport, crops_dir: Path | None = None,
+            progress: Callable[[float], None] | None = None,
+            cancel: threading.Event | None = None) -> tuple[dict[int, LineScores], dict]:
+    """Scores per lip-synced line and for the whole video (see module doc)."""
+    work: dict[int, tuple[LinePlan, int]] = {}
+    for plan in plans:
+        if plan.status == "lipsync":
+            for k, f in enumerate(plan.frames):
+                if plan.tracks[k] >= 0:
+                    work[int(f)] = (plan, k)
+    stats = {s.frame: s for line in report.stats.values() for s in line}
+    n = len(tracks.times)
+    out_gap, in_gap = np.full(n, np.nan), np.full(n, np.nan)
+    changed_psnr: dict[int, list[float]] = {}
+    untouched_psnr: list[float] = []
+    crop_frames = _crop_frames(plans)
+    crops: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    meter = MouthMeter()
+    try:
+        for (a, b) in zip(read_frames(input_video), read_frames(output_video), strict=False):
+            if cancel is not None and cancel.is_set():
+                raise JobCancelledError("the job was cancelled", "start it again to resume")
+            i = a.index
+            job = work.get(i)
+            if job is None:
+                if i % UNTOUCHED_EVERY == 0:
+                    untouched_psnr.append(psnr(YuvFrame(a.av_frame).luma(), YuvFrame(b.av_frame).luma()))
+                continue
+            plan, k = job
+            track = tracks.track(int(plan.tracks[k]))
+            landmarks = track.smoothed[track.row(i)]
+            ya, yb = YuvFrame(a.av_frame), YuvFrame(b.av_frame)
+            out_gap[i] = _nan(meter.gap(yb, landmarks, track.height_per_eye_distance))
+            in_gap[i] = _nan(meter.gap(ya, landmarks, track.height_per_eye_distance))
+            frame_stats = stats.get(i)
+            if k % PSNR_EVERY == 0:
+                region = frame_stats.region if frame_stats else None
+                changed_psnr.setdefault(plan.line.id, []).append(
+                    psnr(_outside(ya.luma(), region), _outside(yb.luma(), region)))
+            if i in crop_frames:
+                box = YuvFrame.region(_mouth_box(landmarks), ya.width, ya.height)
+                crops.setdefault(plan.line.id, []).append((ya.crop_bgr(box), yb.crop_bgr(box)))
+            if progress and i % 10 == 0:
+                progress(min(1.0, i / max(1, n)))
+    finally:
+        meter.close()
+    scores: dict[int, LineScores] = {}
+    for plan in plans:
+        if plan.status != "lipsync":
+            continue
+        frames = plan.frames[plan.animated]
+        line_stats = [stats[f] for f in frames if f in stats]
+        scores[plan.line.id] = _line_scores(plan, frames, out_gap, in_gap, line_stats,
+                                            changed_psnr.get(plan.line.id, []))
+        if crops_dir is not None and crops.get(plan.line.id):
+            crops_dir.mkdir(parents=True, exist_ok=True)
+            path = crops_dir / f"line_{plan.line.id:04d}.png"
+            cv2.imwrite(str(path), crop_strip(crops[plan.line.id], f"line {plan.line.id}"))
+            scores[plan.line.id].crops = str(path)
+    return scores, _job_scores(scores, changed_psnr, untouched_psnr)
+
+
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else value
+
+
+def _crop_frames(plans: list[LinePlan]) -> set[int]:
+    chosen: set[int] = set()
+    for plan in plans:
+        if plan.status != "lipsync":
+            continue
+        frames = plan.frames[plan.animated & (plan.weights >= 0.99)]
+        if len(frames):
+            picks = np.linspace(0, len(frames) - 1, min(CROP_COLUMNS, len(frames))).round().astype(int)
+            chosen.update(int(frames[p]) for p in picks)
+    return chosen
+
+
+def _line_scores(plan: LinePlan, frames: np.ndarray, out_gap, in_gap, line_stats, psnrs) -> LineScores:
+    index = {int(f): k for k, f in enumerate(plan.frames)}
+    ks = np.array([index[int(f)] for f in frames], dtype=int)
+    loud = plan.curves.loudness[ks]
+    full = plan.weights[ks] >= 0.99
+    silent = full & ~plan.curves.speaking[ks]
+    pbm = full & (plan.curves.closure[ks] >= 0.8)
+    out, inp = out_gap[frames], in_gap[frames]
+    out_jitter, in_jitter = jitter(out), jitter(inp)
+    return LineScores(
+        frames=int(len(frames)),
+        lip_follow=_corr(out, loud),
+        lip_follow_floor=_corr(inp, loud),
+        gap_in_silence=float(np.nanmedian(out[silent])) if np.isfinite(out[silent]).any() else None,
+        gap_on_pbm=float(np.nanmean(out[pbm])) if np.isfinite(out[pbm]).any() else None,
+        jitter_ratio=out_jitter / in_jitter if out_jitter is not None and in_jitter else None,
+        held_back_frames=int(sum(s.held_back < 0.999 for s in line_stats)),
+        flips=int(sum(s.flips for s in line_stats)),
+        untouched_psnr=float(np.min(psnrs)) if psnrs else None,
+        detected=float(np.isfinite(out).mean()) if len(out) else 0.0,
+    )
+
+
+def _job_scores(scores: dict[int, LineScores], changed_psnr, untouched_psnr) -> dict:
+    lines = list(scores.values())
+    weights = np.array([s.frames for s in lines], dtype=float)
+
+    def mean(name: str) -> float | None:
+        values = np.array([getattr(s, name) if getattr(s, name) is not None else np.nan for s in lines])
+        ok = np.isfinite(values)
+        return round(float(np.average(values[ok], weights=weights[ok])), 4) if ok.any() else None
+
+    all_psnr = [p for v in changed_psnr.values() for p in v]
+    return {
+        "lines": len(lines),
+        "frames": int(weights.sum()),
+        "lip_follow": mean("lip_follow"),
+        "lip_follow_floor": mean("lip_follow_floor"),
+        "gap_in_silence": mean("gap_in_silence"),
+        "gap_on_pbm": mean("gap_on_pbm"),
+        "jitter_ratio": mean("jitter_ratio"),
+        "held_back_frames": int(sum(s.held_back_frames for s in lines)),
+        "flips": int(sum(s.flips for s in lines)),
+        "untouched_psnr": round(float(min(all_psnr)), 2) if all_psnr else None,
+        "unchanged_frames_psnr": round(float(np.min(untouched_psnr)), 2) if untouched_psnr else None,
+    }

@@ -115,13 +115,18 @@ class FileList(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok | degraded (no broker or no live worker) | down (no database: HTTP 503)")
     version: str
-    workers: int
+    workers: int = Field(description="Embedded: worker processes configured; Celery: worker processes alive")
     queue_length: int
     running: int
     engines: dict[str, Any]
     auth: bool
+    runner: str = Field("embedded", description="embedded | celery")
+    database: dict[str, Any] = Field(default_factory=dict, description="ok, kind, schema revision, error")
+    broker: dict[str, Any] | None = Field(None, description="Celery runner: ok, url (no password), error")
+    worker_status: dict[str, int] = Field(default_factory=dict,
+                                          description="Worker processes: alive, busy, lost (no heartbeat)")
 
 
 class Languages(BaseModel):

@@ -12,6 +12,7 @@ an idle worker does not sit on gigabytes. Engines with caches of their own regis
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import logging
@@ -104,10 +105,8 @@ def release_models() -> list[str]:
 
 def _trim_heap() -> None:
     """Hand freed heap pages back to the OS (glibc keeps them otherwise, and RSS would not drop)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 class IdleRelease:

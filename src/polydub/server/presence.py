@@ -3,6 +3,7 @@ heartbeat in the store (``/api/health``, ``/metrics``), release idle models, and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -52,10 +53,8 @@ class WorkerPresence:
 
     def stop(self) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(Exception):
             self.store.worker_gone(self.name)
-        except Exception:  # noqa: BLE001
-            pass
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):

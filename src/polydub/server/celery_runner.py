@@ -131,11 +131,13 @@ class CeleryRunner:
         now = time.time()
         for job in self.store.cancelling():
             if now - (job.cancel_requested_at or now) > self.settings.cancel_grace_s:
-                self._revoke(job.id, job.attempt, terminate=True)
+                # The store says cancelled first (the API answers now); the attempt guard keeps any late
+                # write of the stopped process from undoing it, and the revoke stops the process.
                 self.store.transition(job.id, from_status=("running",), attempt=job.attempt, status="cancelled",
                                       message="Cancelled (worker process stopped; a fresh one replaces it)",
                                       error_code="cancelled", error_message="Cancelled by the user",
                                       finished_at=time.time())
+                self._revoke(job.id, job.attempt, terminate=True)
         lost = [j for j in self.store.lost(now - self.settings.job_lost_after_s) if not j.cancel_requested_at]
         for job in lost:
             log.warning("job %s: worker %s stopped beating; re-queuing it", job.id, job.worker)

@@ -31,6 +31,12 @@ class StoreProgress:
 
     def __call__(self, ev: Any) -> None:
         if self.cancel.is_set():
+            if threading.current_thread() is threading.main_thread():
+                # Stop right here, inside long loops (Whisper's segments, synthesis) that only
+                # report progress: far sooner than the next stage boundary.
+                from polydub.errors import JobCancelledError
+
+                raise JobCancelledError("the job was cancelled", "start it again to resume from the last stage")
             return
         stage = getattr(ev, "stage", None) or "working"
         pct = float(getattr(ev, "percent", 0.0) or 0.0)

@@ -51,6 +51,8 @@ class JobDetail(JobSummary):
     output: str | None = Field(None, description="File name of the dubbed media (see /files/{name})")
     has_report_html: bool = False
     resumes: int = 0
+    attempt: int = Field(1, description="Runs of this job so far (re-render, resumed after a lost worker)")
+    worker: str | None = Field(None, description="The worker process that runs or ran the latest attempt")
 
 
 class JobList(BaseModel):

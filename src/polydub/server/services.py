@@ -145,7 +145,8 @@ class JobService:
                          stage_seconds=job.stage_seconds or {}, started_at=job.started_at,
                          finished_at=job.finished_at, engines=report.get("engines") or {}, error=error,
                          summary=summary, output=self.output_name(job),
-                         has_report_html=(out / "report.html").is_file(), resumes=job.resumes)
+                         has_report_html=(out / "report.html").is_file(), resumes=job.resumes,
+                         attempt=job.attempt, worker=job.worker)
 
     # -- what clients may see -----------------------------------------------------------------
     def _private_paths(self, job: Job) -> list[tuple[str, str]]:

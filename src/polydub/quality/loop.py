@@ -212,7 +212,7 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
                   policy=TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo),
                   voices=voices, mt=mt, tools=Tools(th), src=project.source_language or "en",
                   tgt=opts.target_language)
-    windows = line_windows(segments, dubber.original.duration, ctx.policy)
+    windows = line_windows(segments, dubber.media_duration, ctx.policy)
     if th.backtranslation:
         # One batched call for all lines whose text changed: engines are much faster per batch.
         keys = {value_key(s.text, s.translation, ctx.src, ctx.tgt): s.translation or "" for s in segments

@@ -90,6 +90,21 @@ def _whisper_translate(dubber: Dubber, project: Project, lines: list[int]) -> li
     return out
 
 
+TRANSLATE_BATCH = 32  # lines per call once there are more than twice as many (long inputs)
+
+
+def _translate_in_batches(dubber: Dubber, translator, texts: list[str], src: str, tgt: str) -> list[str]:
+    """One call for a short input (as engines like it); batches with progress for a long one."""
+    if len(texts) <= 2 * TRANSLATE_BATCH:
+        return translator.translate(texts, src, tgt) if texts else []
+    out: list[str] = []
+    for k in range(0, len(texts), TRANSLATE_BATCH):
+        dubber.check_cancel()
+        out += translator.translate(texts[k:k + TRANSLATE_BATCH], src, tgt)
+        dubber.progress("translate", len(out) / len(texts), f"line {len(out)}/{len(texts)}")
+    return out
+
+
 def translate(dubber: Dubber, project: Project) -> None:
     from polydub.translation.base import TIER_NAMES
 
@@ -106,8 +121,8 @@ def translate(dubber: Dubber, project: Project) -> None:
         try:
             translator = _translation_registry().best(src, tgt, prefer=opts.mt_engine)
             name, tier = translator.name, TIER_NAMES.get(translator.tier(src, tgt), "?")
-            translations = translator.translate([project.segments[i].text for i in todo], src, tgt) \
-                if todo else []
+            translations = _translate_in_batches(dubber, translator, [project.segments[i].text for i in todo],
+                                                 src, tgt)
         except UnsupportedLanguageError:
             if tgt != "en" or opts.mt_engine:
                 raise

@@ -231,7 +231,8 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
     stale = [(s.audio_key, ctx.out_dir / s.audio) for s, (q, _changed) in zip(segments, drafts, strict=True)
              if s.audio and s.audio_key and (s.translation or "").strip() and q.get("audio_key") != s.audio_key]
     dubber.progress("quality", 0.5, f"transcribing {len(stale)} dubbed lines")
-    ctx.tools.prefetch(stale, ctx.tgt)
+    ctx.tools.prefetch(stale, ctx.tgt, progress=lambda f: dubber.progress(
+        "quality", 0.5, f"transcribing dubbed lines ({100 * f:.0f} %)"))
     for n, (seg, window, (q, changed)) in enumerate(zip(segments, windows, drafts, strict=True)):
         dubber.check_cancel()
         seg.metrics["quality"] = listen_and_finish(ctx, seg, window, q, changed)

@@ -41,10 +41,11 @@ def quiet_cuts(samples: np.ndarray, rate: int, chunk_s: float, search_s: float =
     """Sample indices [0, ..., len] that split audio into pieces of about ``chunk_s``, each cut at
     the quietest 100 ms within ``search_s`` of the nominal point (between words, not inside one)."""
     n, step, frame = len(samples), int(chunk_s * rate), max(1, int(0.1 * rate))
+    reach = int(min(search_s, chunk_s / 2) * rate)  # pieces stay at least half a chunk long
     cuts = [0]
     while n - cuts[-1] > 1.25 * step:
         center = cuts[-1] + step
-        lo, hi = max(cuts[-1] + frame, center - int(search_s * rate)), min(n - frame, center + int(search_s * rate))
+        lo, hi = max(cuts[-1] + frame, center - reach), min(n - frame, center + reach)
         count = max(1, (hi - lo) // frame)
         window = np.asarray(samples[lo:lo + count * frame], dtype=np.float32)
         energy = np.square(window[: count * frame]).reshape(count, -1).mean(axis=1)

@@ -264,9 +264,9 @@ class JobStore:
             row = s.get(JobRow, job_id)
             if row is None:
                 return None
+            row.updated_at = time.time()
             for k, v in fields.items():
                 setattr(row, k, v)
-            row.updated_at = time.time()
             s.commit()
             return Job.of(row)
 

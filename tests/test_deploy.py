@@ -68,5 +68,5 @@ def test_systemd_units_run_valid_polydub_commands():
 
 
 def test_a_typo_in_a_command_would_be_caught():
-    with pytest.raises(click.UsageError):
+    with pytest.raises(click.exceptions.UsageError):
         _parse(["polydub", "worker", "--broker", "redis://x", "--concurency", "2"])

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from polydub.errors import EngineNotInstalledError
+from polydub.errors import EngineNotInstalledError, JobCancelledError
 
 BACKGROUND_FILE = "background.wav"
 
@@ -29,8 +29,10 @@ class Separated:
 class BackgroundSeparation:
     """One separation of one input; `result()` waits for it and re-raises what went wrong."""
 
-    def __init__(self, original_wav: Path, folder: Path, cached: bool) -> None:
+    def __init__(self, original_wav: Path, folder: Path, cached: bool, cancel: threading.Event | None = None) -> None:
         self._original, self._path, self._cached = Path(original_wav), folder / BACKGROUND_FILE, cached
+        self._cancel = cancel  # the job's cancel event
+        self._stopped = threading.Event()  # the job ended without needing the background
         self._result: Separated | None = None
         self._error: BaseException | None = None
         self.fraction = 0.0  # how much of the input is separated (for progress while the mix waits)
@@ -48,6 +50,13 @@ class BackgroundSeparation:
 
     def _progress(self, fraction: float) -> None:
         self.fraction = fraction
+        if self._stopped.is_set() or (self._cancel is not None and self._cancel.is_set()):
+            # a warm worker lives on after the job: do not leave minutes of separation running in it
+            raise JobCancelledError("separation stopped: the job ended")
+
+    def stop(self) -> None:
+        """The job failed or was cancelled: stop at the next block (streaming engines)."""
+        self._stopped.set()
 
     def _separate(self) -> Separated:
         from polydub.separation import default_separator

@@ -125,16 +125,21 @@ class Dubber:
         self.run_stage("media", self.stage_media, project, input_path)
         project.save(self.out_dir)
         self.separation = stages.start_separation(self, project)
-        self.run_stage("transcribe", stages.transcribe, self, project)
-        if not project.segments:
-            raise NothingToDubError(f"no speech found in {input_path.name}",
-                                    "the audio seems silent or has no speech; nothing to dub")
-        project.save(self.out_dir)
-        self.run_stage("speakers", stages.assign_speakers, self, project)
-        project.save(self.out_dir)
-        self.run_stage("translate", stages.translate, self, project)
-        project.save(self.out_dir)
-        return self.finish(project, started)
+        try:
+            self.run_stage("transcribe", stages.transcribe, self, project)
+            if not project.segments:
+                raise NothingToDubError(f"no speech found in {input_path.name}",
+                                        "the audio seems silent or has no speech; nothing to dub")
+            project.save(self.out_dir)
+            self.run_stage("speakers", stages.assign_speakers, self, project)
+            project.save(self.out_dir)
+            self.run_stage("translate", stages.translate, self, project)
+            project.save(self.out_dir)
+            return self.finish(project, started)
+        except BaseException:
+            if self.separation is not None:
+                self.separation.stop()
+            raise
 
     def transcribe_only(self, input_path: str | Path) -> Project:
         """Media, speech and speakers only: subtitles and project.json, no dubbing."""

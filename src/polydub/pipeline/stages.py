@@ -207,7 +207,7 @@ def start_separation(dubber: Dubber, project: Project) -> BackgroundSeparation |
     if not dubber.options.separation:
         return None
     cached = project.stage_keys.get("separation") == project.input_key
-    return BackgroundSeparation(dubber.original_wav, dubber.work, cached).start()
+    return BackgroundSeparation(dubber.original_wav, dubber.work, cached, cancel=dubber.cancel).start()
 
 
 def _background(dubber: Dubber, project: Project):

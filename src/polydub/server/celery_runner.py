@@ -16,14 +16,13 @@ A monitor thread in the server does what the broker cannot know about:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from polydub import telemetry
 from polydub.server.celery_app import TASK_NAME, create_celery
-from polydub.server.runner import recover_interrupted
+from polydub.server.runner import SupervisedRunner, recover_interrupted
 from polydub.server.settings import Settings
 from polydub.server.store import JobStore
 
@@ -45,40 +44,24 @@ def redact(url: str | None) -> str | None:
     return urlunsplit(parts)
 
 
-class CeleryRunner:
+class CeleryRunner(SupervisedRunner):
     kind = "celery"
 
     def __init__(self, settings: Settings, store: JobStore) -> None:
-        self.settings, self.store = settings, store
+        super().__init__(settings, store)
         self.app = create_celery(settings)
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
         self._revoked: set[str] = set()
         self._broker: tuple[float, str | None] = (0.0, None)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="polydub-celery-monitor", daemon=True)
-        self._thread.start()
+        self._start_supervisor()
 
     def stop(self) -> None:
         """Jobs keep running on the workers; a restarted server picks up where this one left."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._stop_supervisor()
 
     # -- API ----------------------------------------------------------------------------------
-    def submit(self, job_id: str) -> None:
-        self._wake.set()  # the monitor sends it: a request never waits on a slow or absent broker
-
-    wake = submit
-
-    def queue_length(self) -> int:
-        return self.store.count("queued")
-
     @property
     def running(self) -> dict[str, Any]:
         return {j.id: j for j in self.store.list(statuses=["running"], limit=10_000)}
@@ -87,9 +70,7 @@ class CeleryRunner:
         job = self.store.get(job_id)
         if job is None:
             return None
-        if job.status == "queued" and self.store.transition(
-                job_id, from_status=("queued",), status="cancelled", message="Cancelled before it started",
-                error_code="cancelled", error_message="Cancelled by the user", finished_at=time.time()):
+        if self._cancel_queued(job):
             self._revoke(job.id, job.attempt, terminate=False)
             return "cancelled"
         if job.status == "running":
@@ -118,15 +99,6 @@ class CeleryRunner:
                                                "error": error}}
 
     # -- monitor ------------------------------------------------------------------------------
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._tick()
-            except Exception:  # noqa: BLE001 - the monitor must never die
-                log.exception("celery monitor tick failed")
-            self._wake.wait(0.1)
-            self._wake.clear()
-
     def _tick(self) -> None:
         now = time.time()
         for job in self.store.cancelling():

@@ -58,6 +58,55 @@ def recover_interrupted(store: JobStore, settings: Settings, jobs, cause: str = 
                                        f"not resumed because {reason}. Submit it again.")
 
 
+class SupervisedRunner:
+    """What both runners share: a supervisor thread that ticks every 0.1 s (and at once on submit),
+    the queue length, and cancelling a job that has not started."""
+
+    kind = "?"
+
+    def __init__(self, settings: Settings, store: JobStore) -> None:
+        self.settings, self.store = settings, store
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _start_supervisor(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=f"polydub-{self.kind}-runner", daemon=True)
+        self._thread.start()
+
+    def _stop_supervisor(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def submit(self, job_id: str) -> None:
+        self._wake.set()  # the supervisor picks it up: a request never waits on a worker or a broker
+
+    wake = submit
+
+    def queue_length(self) -> int:
+        return self.store.count("queued")
+
+    def _cancel_queued(self, job) -> bool:
+        return job.status == "queued" and self.store.transition(
+            job.id, from_status=("queued",), status="cancelled", message="Cancelled before it started",
+            error_code="cancelled", error_message="Cancelled by the user", finished_at=time.time())
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception:  # noqa: BLE001 - the supervisor must never die
+                log.exception("%s runner tick failed", self.kind)
+            self._wake.wait(0.1)
+            self._wake.clear()
+
+    def _tick(self) -> None:
+        raise NotImplementedError
+
+
 @dataclass
 class _Slot:
     index: int
@@ -71,37 +120,29 @@ class _Slot:
     killed: bool = False
 
 
-class JobRunner:
+class JobRunner(SupervisedRunner):
     """The embedded runner (see the module docstring)."""
 
     kind = "embedded"
 
     def __init__(self, settings: Settings, store: JobStore) -> None:
-        self.settings, self.store = settings, store
+        super().__init__(settings, store)
         self.ctx = mp.get_context("spawn")
         self.host = socket.gethostname()
         self.slots = [_Slot(i, f"embedded@{self.host}/{os.getpid()}.{i}") for i in range(max(1, settings.workers))]
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         self.recover()
-        self._stop.clear()
         with self._lock:
             for slot in self.slots:
                 self._spawn(slot)
-        self._thread = threading.Thread(target=self._loop, name="polydub-runner", daemon=True)
-        self._thread.start()
+        self._start_supervisor()
 
     def stop(self) -> None:
         """Stop the supervisor and the workers; their jobs stay 'running' and are recovered on next start."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=5)
+        self._stop_supervisor()
         with self._lock:
             for slot in self.slots:
                 if slot.process is not None and slot.process.is_alive():
@@ -121,14 +162,6 @@ class JobRunner:
         recover_interrupted(self.store, self.settings, jobs)
 
     # -- API ----------------------------------------------------------------------------------
-    def submit(self, job_id: str) -> None:
-        self._wake.set()
-
-    wake = submit
-
-    def queue_length(self) -> int:
-        return self.store.count("queued")
-
     @property
     def running(self) -> dict[str, _Slot]:
         with self._lock:
@@ -144,9 +177,7 @@ class JobRunner:
         job = self.store.get(job_id)
         if job is None:
             return None
-        if job.status == "queued" and self.store.transition(
-                job_id, from_status=("queued",), status="cancelled", message="Cancelled before it started",
-                error_code="cancelled", error_message="Cancelled by the user", finished_at=time.time()):
+        if self._cancel_queued(job):
             return "cancelled"
         if job.status == "running":
             self.store.request_cancel(job_id)
@@ -159,15 +190,6 @@ class JobRunner:
         return job.status
 
     # -- supervisor ---------------------------------------------------------------------------
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._tick()
-            except Exception:  # noqa: BLE001 - the supervisor must never die
-                log.exception("runner tick failed")
-            self._wake.wait(0.1)
-            self._wake.clear()
-
     def _tick(self) -> None:
         with self._lock:
             for slot in self.slots:

@@ -99,7 +99,7 @@ def dual_mono(path: Path) -> bool:
 
 
 def separate_file(src: Path, background_out: Path, atten_lim_db: float = 100.0,
-                  progress: Callable[[float], None] | None = None) -> Path:
+                  progress: Callable[[float], None] | None = None, block_s: float = BLOCK_S) -> Path:
     """Write ``src`` minus its enhanced speech (the background) to ``background_out`` (float WAV)."""
     info = sf.info(str(src))
     rate, n, channels = info.samplerate, info.frames, info.channels
@@ -110,7 +110,7 @@ def separate_file(src: Path, background_out: Path, atten_lim_db: float = 100.0,
     held_n = 0
     written = 0
     tmp = Path(background_out).with_name(f".{Path(background_out).name}.partial")
-    block = int(BLOCK_S * rate)
+    block = int(block_s * rate)
 
     def emit(out_h: sf.SoundFile, final: bool) -> None:
         nonlocal held, held_n, written

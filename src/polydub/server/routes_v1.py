@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
@@ -71,9 +72,10 @@ def delete_job(job_id: str, service: JobService = Depends(get_service)):
 @router.post("/{job_id}/cancel", response_model=JobDetail, summary="Cancel; the job stops within 2 s")
 async def cancel_job(job_id: str, service: JobService = Depends(get_service)) -> JobDetail:
     service.get(job_id)
-    service.runner.cancel(job_id)
-    for _ in range(50):  # wait (up to 2.5 s) until the worker is really gone
-        job = service.get(job_id)
+    await run_in_threadpool(service.runner.cancel, job_id)
+    deadline = time.monotonic() + 2.5  # the job stops within 2 s: answer with its end state
+    while time.monotonic() < deadline:
+        job = await run_in_threadpool(service.get, job_id)
         if job.status not in ("queued", "running"):
             break
         await asyncio.sleep(0.05)

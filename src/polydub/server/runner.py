@@ -164,8 +164,9 @@ class JobRunner(SupervisedRunner):
     # -- API ----------------------------------------------------------------------------------
     @property
     def running(self) -> dict[str, _Slot]:
+        """Jobs on a worker now (a job whose worker is being stopped after a cancel is not running)."""
         with self._lock:
-            return {s.job_id: s for s in self.slots if s.job_id}
+            return {s.job_id: s for s in self.slots if s.job_id and not s.killed}
 
     def status(self) -> dict[str, Any]:
         with self._lock:
@@ -205,6 +206,13 @@ class JobRunner(SupervisedRunner):
                     if waited > self.settings.cancel_grace_s + 0.5:
                         self._kill(slot, signal.SIGKILL)
                     elif waited > self.settings.cancel_grace_s and not slot.killed:
+                        # The store says cancelled now (the API answers at once); the attempt guard keeps
+                        # the dying process from writing anything after it.
+                        self.store.transition(slot.job_id, from_status=ACTIVE, attempt=slot.attempt,
+                                              status="cancelled", error_code="cancelled",
+                                              message="Cancelled (worker process stopped; a fresh one "
+                                                      "replaces it)",
+                                              error_message="Cancelled by the user", finished_at=time.time())
                         self._kill(slot, signal.SIGTERM)
             for slot in self.slots:
                 if self._stop.is_set() or slot.job_id or not slot.process.is_alive():

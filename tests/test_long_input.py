@@ -189,12 +189,13 @@ def _peak_rss(input_path: Path, folder: Path, separate: bool, block_s: float) ->
 @pytest.mark.slow
 @pytest.mark.parametrize("separate", [False, True])
 def test_memory_does_not_grow_with_input_length(tmp_path, separate) -> None:
-    """Blocks of 2 s (the pipeline uses 10-20 s): a 20 s and a 60 s input both span many blocks. A
-    whole-file float copy of the long input would add `copy_mb`; the peak may grow far less."""
-    short_s, long_s, block_s = 20, 60, 2.0
+    """Blocks of 2 s (the pipeline uses 10-20 s): a 20 s and a 120 s input both span many blocks. A
+    whole-file float copy of the long input would add `copy_mb`; the peak may grow far less (measured:
+    0-9 MB, allocator noise)."""
+    short_s, long_s, block_s = 20, 120, 2.0
     short = _peak_rss(_build_input(short_s, tmp_path / "short.m4a"), tmp_path / "short", separate, block_s)
     long_ = _peak_rss(_build_input(long_s, tmp_path / "long.m4a"), tmp_path / "long", separate, block_s)
     copy_mb = long_s * 44100 * 2 * 4 / 1e6
     print(f"\npeak RSS {'with' if separate else 'without'} separation: {short_s} s input {short:.0f} MB, "
           f"{long_s} s input {long_:.0f} MB (one float copy of the long input: {copy_mb:.0f} MB)")
-    assert long_ - short < 0.3 * copy_mb, (short, long_, copy_mb)
+    assert long_ - short < 0.4 * copy_mb, (short, long_, copy_mb)

@@ -17,7 +17,7 @@ class Settings:
     max_upload_mb: float = 2048
     resume_on_start: bool = True  # re-run jobs left running by a previous server (else mark them failed)
     max_resumes: int = 2  # a job interrupted more often than this is failed (no crash loops)
-    cancel_grace_s: float = 1.0  # cooperative cancel window before the worker process is killed
+    cancel_grace_s: float = 0.8  # cooperative cancel window before the worker process is killed
     # job kind -> "module:function", over polydub.server.tasks.TASKS (tests point kinds at fakes)
     task_targets: dict[str, str] = field(default_factory=dict)
     # -- scale-out ------------------------------------------------------------------------------

@@ -93,17 +93,20 @@ def main() -> int:
     ap.add_argument("--no-quality", action="store_true")
     ap.add_argument("--no-separation", action="store_true")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--keep", type=Path, help="build the input and job folder here (kept afterwards)")
+    ap.add_argument("--keep", type=Path, help="build the input and job folder here (kept afterwards); a job "
+                    "folder already there is resumed from its stage cache")
+    ap.add_argument("--input", type=Path, help="use this input instead of building one")
+    ap.add_argument("--tts", help="voice engine (e.g. espeak: fast, to measure the other stages sooner)")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO / "src"))
     folder = args.keep or Path(tempfile.mkdtemp(prefix="polydub-long-"))
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    source = build_input(args.media, args.minutes, folder)
+    source = args.input or build_input(args.media, args.minutes, folder)
     print(f"input: {source} ({source.stat().st_size / 1e6:.0f} MB, built in {time.time() - t0:.0f} s)", flush=True)
     out = folder / "out"
     options = {"target_language": args.to, "quality_checks": not args.no_quality,
-               "separation": not args.no_separation}
+               "separation": not args.no_separation, "tts_engine": args.tts}
     began = time.time()
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(source), str(out), json.dumps(options)],
                              stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": str(REPO / "src"),
@@ -133,7 +136,7 @@ def main() -> int:
             final = msg
         else:
             events.append(msg)
-            if len(events) % 50 == 0:
+            if len(events) % 25 == 0:
                 print(f"  {msg['t'] - began:7.0f} s  {msg['stage']:<11} {msg['percent']:5.1f} %  {msg['message']}",
                       flush=True)
     child.wait()
@@ -153,6 +156,7 @@ def main() -> int:
     media_s = final["report_timing"]["media_seconds"]
     config = ", ".join(n for n, on in (("separation", not args.no_separation), ("quality", not args.no_quality))
                        if on) or "core only"
+    config += f", tts {args.tts}" if args.tts else ""
     print(f"\nlong input: {args.minutes:g} min en->{args.to} [{config}], {final['lines']} lines "
           "(machine shared with other jobs)")
     print("| measure | value |")

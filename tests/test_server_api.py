@@ -13,8 +13,20 @@ from starlette.websockets import WebSocketDisconnect
 from polydub.server.app import create_app
 from polydub.server.settings import Settings
 from polydub.server.store import JobStore
+from tests.servers import postgres_server  # noqa: F401 - fixture
 
 FAKES = "tests.test_server_fakes"
+_STORE_URL: str | None = None  # the job database of the running test (None: SQLite in the data dir)
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "postgresql"])
+def store_url(request):
+    """Every API test runs against SQLite and against a real PostgreSQL (a fresh database each)."""
+    global _STORE_URL
+    _STORE_URL = request.getfixturevalue("postgres_server").new_database() if request.param == "postgresql" \
+        else None
+    yield _STORE_URL
+    _STORE_URL = None
 
 
 @pytest.fixture(scope="session")
@@ -26,9 +38,9 @@ def tiny_mp4(tmp_path_factory) -> Path:
     return path
 
 
-def make_settings(tmp_path: Path, **kw) -> Settings:
-    kw.setdefault("dub_target", f"{FAKES}:fake_dub")
-    kw.setdefault("render_target", f"{FAKES}:fake_rerender")
+def make_settings(tmp_path: Path, dub: str = "fake_dub", **kw) -> Settings:
+    kw.setdefault("task_targets", {"dub": f"{FAKES}:{dub}", "render": f"{FAKES}:fake_rerender"})
+    kw.setdefault("database_url", _STORE_URL)
     return Settings(data_dir=tmp_path / "data", **kw)
 
 
@@ -176,7 +188,7 @@ def test_cancel_cooperative_frees_slot(client, tiny_mp4, tmp_path):
 
 
 def test_cancel_stubborn_worker_is_terminated(tmp_path, tiny_mp4):
-    with TestClient(create_app(make_settings(tmp_path, dub_target=f"{FAKES}:stubborn_dub"))) as c:
+    with TestClient(create_app(make_settings(tmp_path, dub="stubborn_dub"))) as c:
         job_id = upload(c, tiny_mp4).json()["id"]
         wait_status(c, job_id, statuses=("running",))
         time.sleep(0.3)
@@ -184,16 +196,16 @@ def test_cancel_stubborn_worker_is_terminated(tmp_path, tiny_mp4):
         job = c.post(f"/api/jobs/{job_id}/cancel").json()
         assert job["status"] == "cancelled" and time.monotonic() - t0 < 2.5
         assert c.app.state.runner.running == {}
-        c.app.state.settings.dub_target = f"{FAKES}:fake_dub"
+        c.app.state.settings.task_targets["dub"] = f"{FAKES}:fake_dub"
         assert wait_status(c, upload(c, tiny_mp4).json()["id"])["status"] == "done"
 
 
 def test_failures_are_reported(tmp_path, tiny_mp4):
-    with TestClient(create_app(make_settings(tmp_path, dub_target=f"{FAKES}:failing_dub"))) as c:
+    with TestClient(create_app(make_settings(tmp_path, dub="failing_dub"))) as c:
         job = wait_status(c, upload(c, tiny_mp4).json()["id"])
         assert job["status"] == "failed" and job["error"]["code"] == "UnsupportedLanguageError"
         assert "pick another target language" in job["error"]["message"]
-        c.app.state.settings.dub_target = f"{FAKES}:crashing_dub"
+        c.app.state.settings.task_targets["dub"] = f"{FAKES}:crashing_dub"
         job = wait_status(c, upload(c, tiny_mp4).json()["id"])
         assert job["status"] == "failed" and job["error"]["code"] == "worker_crashed"
 

@@ -21,8 +21,8 @@ ARTIFACTS = REPO / "test-artifacts"
 
 
 def _server(tmp_path: Path, fake: bool):
-    targets = ("dub_target='tests.test_server_fakes:fake_dub', render_target='tests.test_server_fakes:fake_rerender'"
-               if fake else "")
+    targets = ("task_targets={'dub': 'tests.test_server_fakes:fake_dub', "
+               "'render': 'tests.test_server_fakes:fake_rerender'}" if fake else "")
     return start_server(tmp_path / "data", targets)
 
 

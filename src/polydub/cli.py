@@ -32,9 +32,12 @@ def _register_subcommands() -> None:
     from polydub.cli_voices import voices_app
     from polydub.quality.cli import eval_command
     from polydub.server.cli import serve_command
+    from polydub.server.cli_ops import jobs_app, worker_command
 
     app.add_typer(voices_app, name="voices")
     app.command("serve")(serve_command)
+    app.command("worker")(worker_command)
+    app.add_typer(jobs_app, name="jobs")
     app.command("eval")(eval_command)
     app.command("live")(live_command)
     app.command("lipsync")(lipsync_command)

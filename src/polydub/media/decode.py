@@ -48,3 +48,26 @@ def decode_audio(path: str | Path, rate: int | None = None, channels: int | None
 
 def decode_for_asr(path: str | Path) -> Audio:
     return decode_audio(path, rate=ASR_RATE, channels=1)
+
+
+def decode_to_file(path: str | Path, out_wav: str | Path, rate: int | None = None, channels: int | None = None
+                   ) -> Path:
+    """Decode the first audio stream straight into a float WAV file (RF64 past 4 GB): ffmpeg streams
+    it, so a long input never sits in memory (a 30-minute stereo track is 635 MB of float32)."""
+    ffmpeg = require_tool("ffmpeg")
+    out_wav = Path(out_wav)
+    out_wav.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_wav.with_name(f".{out_wav.name}.partial")
+    cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(path), "-map", "0:a:0", "-vn"]
+    if rate:
+        cmd += ["-ar", str(rate)]
+    if channels:
+        cmd += ["-ac", str(channels)]
+    cmd += ["-c:a", "pcm_f32le", "-rf64", "auto", "-f", "wav", str(tmp)]
+    result = subprocess.run(cmd, capture_output=True, timeout=6 * 3600)
+    if result.returncode != 0 or not tmp.exists() or tmp.stat().st_size <= 44:
+        tmp.unlink(missing_ok=True)
+        raise InputMediaError(f"could not decode the audio of {Path(path).name}",
+                              "the file may be corrupt: " + result.stderr.decode(errors="replace")[-200:])
+    tmp.replace(out_wav)
+    return out_wav

@@ -26,20 +26,27 @@ class PlacedLine:
     audio: Audio  # mono, any rate
 
 
-def _envelope(length: int, rate: int, spans: list[tuple[float, float]], depth_db: float, ramp: float):
-    """Gain curve that dips to depth_db inside spans, with smooth ramps so ducking never clicks."""
+def _envelope(length: int, rate: int, spans: list[tuple[float, float]], depth_db: float, ramp: float,
+              start: int = 0, total: int | None = None):
+    """Gain curve that dips to depth_db inside spans, with smooth ramps so ducking never clicks.
+
+    Samples [start, start + length) of the curve of a ``total``-sample signal (default: all of it),
+    so a long mix can be built block by block with exactly the values of the whole curve."""
+    total = length if total is None else total
     gain = np.ones(length, dtype=np.float32)
     low = float(10 ** (depth_db / 20))
     ramp_n = max(1, int(ramp * rate))
-    for start, end in spans:
-        a, b = max(0, int(start * rate) - ramp_n), min(length, int(end * rate) + ramp_n)
-        if b <= a:
+    stop = start + length
+    for span_start, span_end in spans:
+        a, b = max(0, int(span_start * rate) - ramp_n), min(total, int(span_end * rate) + ramp_n)
+        if b <= a or b <= start or a >= stop:
             continue
         seg = np.full(b - a, low, dtype=np.float32)
         up = np.linspace(1.0, low, min(ramp_n, b - a), dtype=np.float32)
         seg[: len(up)] = up
         seg[len(seg) - len(up):] = np.minimum(seg[len(seg) - len(up):], up[::-1])
-        gain[a:b] = np.minimum(gain[a:b], seg)
+        lo, hi = max(a, start), min(b, stop)
+        gain[lo - start:hi - start] = np.minimum(gain[lo - start:hi - start], seg[lo - a:hi - a])
     return gain
 
 
@@ -51,14 +58,20 @@ def loudness(audio: Audio) -> float:
     return float(meter.integrated_loudness(audio.samples))
 
 
+def placed_samples(audio: Audio, rate: int) -> np.ndarray:
+    """A dubbed line as it goes into the mix: mono, at the mix rate, faded in and out."""
+    samples = audio.mono().resample(rate).samples.copy()
+    fade_n = int(FADE * rate)
+    if len(samples) > 2 * fade_n:
+        samples[:fade_n] *= np.linspace(0, 1, fade_n)
+        samples[-fade_n:] *= np.linspace(1, 0, fade_n)
+    return samples
+
+
 def speech_track(lines: list[PlacedLine], length: int, rate: int) -> np.ndarray:
     track = np.zeros(length, dtype=np.float32)
-    fade_n = int(FADE * rate)
     for line in lines:
-        samples = line.audio.mono().resample(rate).samples.copy()
-        if len(samples) > 2 * fade_n:
-            samples[:fade_n] *= np.linspace(0, 1, fade_n)
-            samples[-fade_n:] *= np.linspace(1, 0, fade_n)
+        samples = placed_samples(line.audio, rate)
         a = int(round(line.start * rate))
         b = min(length, a + len(samples))
         if b > a:

@@ -2,24 +2,26 @@
 
 It needs nothing but the original audio, and transcription and speaker finding leave about half
 of a 2-core machine idle (measured 1.4 and 1.6 cores busy), so it runs beside them in a thread
-(the separator's native code releases the GIL) instead of inside the mix stage.
+(the separator's native code releases the GIL) instead of inside the mix stage. It reads the
+decoded original from its WAV file and writes the background to another, block by block where
+the engine can stream (DeepFilterNet does), so a long input never sits in memory.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from polydub.audio import Audio
-from polydub.errors import EngineNotInstalledError
+from polydub.errors import EngineNotInstalledError, JobCancelledError
 
 BACKGROUND_FILE = "background.wav"
 
 
 @dataclass
 class Separated:
-    background: Audio | None
+    background: Path | None  # float WAV at the original's rate, channels and length
     engine: str | None = None
     warning: str | None = None  # why the original is ducked instead of separated
 
@@ -27,10 +29,13 @@ class Separated:
 class BackgroundSeparation:
     """One separation of one input; `result()` waits for it and re-raises what went wrong."""
 
-    def __init__(self, original: Audio, folder: Path, cached: bool) -> None:
-        self._original, self._path, self._cached = original, folder / BACKGROUND_FILE, cached
+    def __init__(self, original_wav: Path, folder: Path, cached: bool, cancel: threading.Event | None = None) -> None:
+        self._original, self._path, self._cached = Path(original_wav), folder / BACKGROUND_FILE, cached
+        self._cancel = cancel  # the job's cancel event
+        self._stopped = threading.Event()  # the job ended without needing the background
         self._result: Separated | None = None
         self._error: BaseException | None = None
+        self.fraction = 0.0  # how much of the input is separated (for progress while the mix waits)
         self._thread = threading.Thread(target=self._run, name="polydub-separation", daemon=True)
 
     def start(self) -> BackgroundSeparation:
@@ -43,6 +48,16 @@ class BackgroundSeparation:
         except BaseException as exc:  # handed to the thread that asks for the result
             self._error = exc
 
+    def _progress(self, fraction: float) -> None:
+        self.fraction = fraction
+        if self._stopped.is_set() or (self._cancel is not None and self._cancel.is_set()):
+            # a warm worker lives on after the job: do not leave minutes of separation running in it
+            raise JobCancelledError("separation stopped: the job ended")
+
+    def stop(self) -> None:
+        """The job failed or was cancelled: stop at the next block (streaming engines)."""
+        self._stopped.set()
+
     def _separate(self) -> Separated:
         from polydub.separation import default_separator
 
@@ -51,14 +66,17 @@ class BackgroundSeparation:
         except EngineNotInstalledError as exc:
             return Separated(None, warning=f"{exc.message}: the original audio was ducked under the dub "
                                            f"instead ({exc.hint})")
-        if self._cached and self._path.exists():
-            return Separated(Audio.read(self._path), separator.name)
-        _speech, background = separator.separate(self._original)
-        background.write(self._path, subtype="FLOAT")
-        return Separated(background, separator.name)
+        if not (self._cached and self._path.exists()):
+            separator.separate_file(self._original, self._path, progress=self._progress)
+        self.fraction = 1.0
+        return Separated(self._path, separator.name)
 
-    def result(self) -> Separated:
-        self._thread.join()
+    def result(self, waiting: Callable[[float], None] | None = None) -> Separated:
+        """Wait for the separation; ``waiting(fraction)`` is called every couple of seconds meanwhile."""
+        while self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+            if waiting is not None and self._thread.is_alive():
+                waiting(self.fraction)
         if self._error is not None:
             raise self._error
         assert self._result is not None

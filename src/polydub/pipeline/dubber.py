@@ -11,7 +11,7 @@ from polydub.audio import Audio
 from polydub.cache import file_key
 from polydub.errors import JobCancelledError, NothingToDubError, OutputError, PolydubError
 from polydub.languages import normalize_language
-from polydub.media.decode import decode_audio, decode_for_asr
+from polydub.media.decode import ASR_RATE, decode_to_file
 from polydub.media.probe import probe
 from polydub.pipeline import stages
 from polydub.pipeline.background import BackgroundSeparation
@@ -74,9 +74,22 @@ class Dubber:
 
     @property
     def original(self) -> Audio:
+        """The whole decoded original in memory (the pipeline streams it from original_wav instead)."""
         if self._original is None:
-            self._original = Audio.read(self.work / "original.wav")
+            self._original = Audio.read(self.original_wav)
         return self._original
+
+    @property
+    def original_wav(self) -> Path:
+        return self.work / "original.wav"
+
+    @property
+    def media_duration(self) -> float:
+        """Seconds of the decoded original (from the WAV header, without reading the samples)."""
+        import soundfile as sf
+
+        info = sf.info(str(self.original_wav))
+        return info.frames / float(info.samplerate)
 
     # -- stages ----------------------------------------------------------
     def stage_media(self, project: Project, input_path: Path) -> None:
@@ -86,11 +99,11 @@ class Dubber:
             return
         project.media = probe(input_path)
         self.work.mkdir(parents=True, exist_ok=True)
-        original = decode_audio(input_path)
-        original.write(self.work / "original.wav", subtype="FLOAT")
-        asr = decode_for_asr(input_path)
-        asr.write(self.work / "asr16k.wav", subtype="FLOAT")
-        self._original, self._audio16k = original, asr
+        # ffmpeg writes both straight to disk: a long input is never held whole in memory here
+        decode_to_file(input_path, self.original_wav)
+        self.progress("media", 0.6, "decoded the original audio")
+        decode_to_file(input_path, self.work / "asr16k.wav", rate=ASR_RATE, channels=1)
+        self._original = self._audio16k = None
         project.stage_keys["media"] = key
 
     def dub(self, input_path: str | Path) -> dict:
@@ -115,16 +128,21 @@ class Dubber:
         project.save(self.out_dir)
         self.separation = stages.start_separation(self, project)
         self.faces = start_face_tracking(self, project)
-        self.run_stage("transcribe", stages.transcribe, self, project)
-        if not project.segments:
-            raise NothingToDubError(f"no speech found in {input_path.name}",
-                                    "the audio seems silent or has no speech; nothing to dub")
-        project.save(self.out_dir)
-        self.run_stage("speakers", stages.assign_speakers, self, project)
-        project.save(self.out_dir)
-        self.run_stage("translate", stages.translate, self, project)
-        project.save(self.out_dir)
-        return self.finish(project, started)
+        try:
+            self.run_stage("transcribe", stages.transcribe, self, project)
+            if not project.segments:
+                raise NothingToDubError(f"no speech found in {input_path.name}",
+                                        "the audio seems silent or has no speech; nothing to dub")
+            project.save(self.out_dir)
+            self.run_stage("speakers", stages.assign_speakers, self, project)
+            project.save(self.out_dir)
+            self.run_stage("translate", stages.translate, self, project)
+            project.save(self.out_dir)
+            return self.finish(project, started)
+        except BaseException:
+            if self.separation is not None:
+                self.separation.stop()
+            raise
 
     def transcribe_only(self, input_path: str | Path) -> Project:
         """Media, speech and speakers only: subtitles and project.json, no dubbing."""

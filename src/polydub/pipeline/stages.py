@@ -9,8 +9,8 @@ import numpy as np
 from polydub.audio import Audio
 from polydub.cache import value_key
 from polydub.errors import UnsupportedLanguageError
-from polydub.mix.mixer import MixPolicy, PlacedLine, loudness
-from polydub.mix.mixer import mix as mix_audio
+from polydub.mix.mixer import MixPolicy
+from polydub.mix.streaming import LineFile, mix_file, speech_loudness
 from polydub.pipeline.background import BackgroundSeparation
 from polydub.pipeline.lines import PREDICTION_SLACK_S, line_key, line_windows, predicted_overflow, render_line
 from polydub.pipeline.voices import assign_voices
@@ -94,6 +94,30 @@ def _whisper_translate(dubber: Dubber, project: Project, lines: list[int]) -> li
     return out
 
 
+TRANSLATE_BATCH = 32  # lines per call once there are more than twice as many (long inputs)
+
+
+def _translate_in_batches(dubber: Dubber, registry, texts: list[str], src: str, tgt: str,
+                          prefer: str | None):
+    """One document for a short input (context across all lines); batches with progress for a long one."""
+    if len(texts) <= 2 * TRANSLATE_BATCH:
+        return registry.translate_document(texts, src, tgt, prefer=prefer)
+    done = None
+    for k in range(0, len(texts), TRANSLATE_BATCH):
+        dubber.check_cancel()
+        part = registry.translate_document(texts[k:k + TRANSLATE_BATCH], src, tgt, prefer=prefer)
+        if done is None:
+            done = part
+        else:
+            done.texts += part.texts
+            done.engines += part.engines
+            done.problems.update({k + i: p for i, p in part.problems.items()})
+            done.line_notes.update({k + i: n for i, n in part.line_notes.items()})
+            done.notes += [n for n in part.notes if n not in done.notes]
+        dubber.progress("translate", len(done.texts) / len(texts), f"line {len(done.texts)}/{len(texts)}")
+    return done
+
+
 def translate(dubber: Dubber, project: Project) -> None:
     opts = dubber.options
     src, tgt = project.source_language or "en", opts.target_language
@@ -109,8 +133,8 @@ def translate(dubber: Dubber, project: Project) -> None:
     else:
         registry = _translation_registry()
         try:
-            done = registry.translate_document([project.segments[i].text for i in todo], src, tgt,
-                                               prefer=opts.mt_engine)
+            done = _translate_in_batches(dubber, registry, [project.segments[i].text for i in todo], src, tgt,
+                                        opts.mt_engine)
             name, tier, translations, engines, line_notes = done.engine, done.tier, done.texts, done.engines, \
                 done.line_notes
             _warn(project, done.notes)
@@ -150,7 +174,7 @@ def synthesize(dubber: Dubber, project: Project) -> None:
     _warn(project, registry.fallback_notes(opts.target_language))
     policy = TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo)
     voices = assign_voices(dubber, project, registry)
-    windows = line_windows(project.segments, dubber.original.duration, policy)
+    windows = line_windows(project.segments, dubber.media_duration, policy)
     total = len(project.segments)
     rates = dubber.speech_rates
     for n, (seg, window) in enumerate(zip(project.segments, windows, strict=True)):
@@ -233,14 +257,15 @@ def start_separation(dubber: Dubber, project: Project) -> BackgroundSeparation |
     if not dubber.options.separation:
         return None
     cached = project.stage_keys.get("separation") == project.input_key
-    return BackgroundSeparation(dubber.original, dubber.work, cached).start()
+    return BackgroundSeparation(dubber.original_wav, dubber.work, cached, cancel=dubber.cancel).start()
 
 
-def _background(dubber: Dubber, project: Project) -> Audio | None:
+def _background(dubber: Dubber, project: Project):
     job = dubber.separation or start_separation(dubber, project)
     if job is None:
         return None
-    done = job.result()
+    done = job.result(waiting=lambda f: dubber.progress("mix", 0.0, f"waiting for the background "
+                                                                    f"separation ({100 * f:.0f} %)"))
     if done.warning:
         project.warnings.append(done.warning)
     if done.background is not None:
@@ -250,18 +275,16 @@ def _background(dubber: Dubber, project: Project) -> Audio | None:
 
 
 def mix(dubber: Dubber, project: Project):
-    original = dubber.original
+    """Background (separated, or the ducked original) plus the dubbed lines, streamed from and to
+    files block by block (polydub.mix.streaming), so memory stays flat for long inputs."""
     spans = [(s.start, s.end) for s in project.segments]
-    speech_parts = [original.slice(a, b).samples for a, b in spans]
-    target = loudness(Audio(np.concatenate(speech_parts), original.rate)) if speech_parts else None
-    lines = [PlacedLine(seg.dub_start or seg.start, Audio.read(dubber.out_dir / seg.audio))
-             for seg in project.segments if seg.audio]
+    target = speech_loudness(dubber.original_wav, spans)
+    lines = [LineFile(seg.dub_start or seg.start, dubber.out_dir / seg.audio) for seg in project.segments if seg.audio]
     policy = MixPolicy(original_voice_db=dubber.options.original_voice_db)
     background = _background(dubber, project)
-    dubbed = mix_audio(original, lines, spans, policy, background=background, target_lufs=target)
-    path = dubber.work / "dub_track.wav"
-    dubbed.write(path, subtype="FLOAT")
-    return path
+    return mix_file(dubber.original_wav, lines, spans, policy, dubber.work / "dub_track.wav",
+                    background_wav=background, target_lufs=target,
+                    progress=lambda f: dubber.progress("mix", f, "mixing"))
 
 
 def render(dubber: Dubber, project: Project, dub_wav, lips_video=None) -> dict[str, str]:

@@ -116,7 +116,8 @@ class Tools:
                                   audio.rate), language)
         return "".join(w.text for w in words).strip() if self.th.whisper else None
 
-    def prefetch(self, clips: list[tuple[str, Path]], language: str, batch_seconds: float = 26.0) -> None:
+    def prefetch(self, clips: list[tuple[str, Path]], language: str, batch_seconds: float = 26.0,
+                 progress=None) -> None:
         """Transcribe many short lines in few Whisper calls: the encoder always costs a 30 s window,
         so one call per line would pay for ~25 s of silence each time. Lines are laid end to end
         with a second of silence between them, and words are handed back by their time."""
@@ -140,11 +141,13 @@ class Tools:
                         self._heard[key] = "".join(w.text for w in inside).strip()
             parts, batch, cursor = [gap[:4800]], [], 0.3
 
-        for key, path in clips:
+        for n, (key, path) in enumerate(clips):
             samples = Audio.read(path).mono().resample(16000).samples
             seconds = len(samples) / 16000
             if batch and cursor + seconds > batch_seconds:
                 flush()
+                if progress is not None:  # a long input has hundreds of lines: minutes of listening
+                    progress(n / len(clips))
             batch.append((key, cursor, cursor + seconds))
             parts += [samples, gap]
             cursor += seconds + 1.0

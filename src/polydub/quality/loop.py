@@ -210,7 +210,7 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
                   policy=TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo),
                   voices=voices, mt=mt, tools=Tools(th), src=project.source_language or "en",
                   tgt=opts.target_language)
-    windows = line_windows(segments, dubber.original.duration, ctx.policy)
+    windows = line_windows(segments, dubber.media_duration, ctx.policy)
     if th.backtranslation:
         # One batched call per producing engine for all lines whose text changed: engines are much
         # faster per batch, and a line is back-translated by an engine other than its own.
@@ -233,7 +233,8 @@ def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds |
     stale = [(s.audio_key, ctx.out_dir / s.audio) for s, (q, _changed) in zip(segments, drafts, strict=True)
              if s.audio and s.audio_key and (s.translation or "").strip() and q.get("audio_key") != s.audio_key]
     dubber.progress("quality", 0.5, f"transcribing {len(stale)} dubbed lines")
-    ctx.tools.prefetch(stale, ctx.tgt)
+    ctx.tools.prefetch(stale, ctx.tgt, progress=lambda f: dubber.progress(
+        "quality", 0.5, f"transcribing dubbed lines ({100 * f:.0f} %)"))
     qs = []
     for n, (seg, (q, _changed)) in enumerate(zip(segments, drafts, strict=True)):
         dubber.check_cancel()

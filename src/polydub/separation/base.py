@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
 
 from polydub.audio import Audio
 from polydub.errors import EngineNotInstalledError
@@ -21,6 +23,16 @@ class Separator(ABC):
     @abstractmethod
     def separate(self, audio: Audio) -> tuple[Audio, Audio]:
         """Return (speech, background) with speech + background == audio (up to float error)."""
+
+    def separate_file(self, src: Path, background_out: Path,
+                      progress: Callable[[float], None] | None = None) -> Path:
+        """Write the background of the WAV ``src`` to ``background_out`` (float WAV). Engines that can
+        stream override this so long inputs never sit in memory; this default loads the whole file."""
+        _speech, background = self.separate(Audio.read(src))
+        background.write(background_out, subtype="FLOAT")
+        if progress:
+            progress(1.0)
+        return Path(background_out)
 
 
 SEPARATORS: dict[str, type[Separator]] = {}

@@ -120,6 +120,12 @@ class DeepFilterSeparator(Separator):
         fixed[:m] = speech[:m]
         return fixed
 
+    def separate_file(self, src, background_out, progress=None):
+        """Streamed block by block (polydub.separation.streaming): same background, flat memory."""
+        from polydub.separation.streaming import separate_file
+
+        return separate_file(src, background_out, self.atten_lim_db, progress)
+
     def separate(self, audio: Audio) -> tuple[Audio, Audio]:
         samples = np.asarray(audio.samples, dtype=np.float32)
         if len(samples) == 0:

@@ -9,9 +9,11 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import polydub
-from polydub.server import compat, compat_live, routes_live, routes_meta, routes_v1
+from polydub import telemetry
+from polydub.server import compat, compat_live, routes_live, routes_meta, routes_metrics, routes_v1
 from polydub.server.errors import install_error_handlers
 from polydub.server.live_hub import LiveHub
+from polydub.server.retention import RetentionLoop
 from polydub.server.runner import JobRunner
 from polydub.server.services import JobService
 from polydub.server.settings import Settings
@@ -26,20 +28,33 @@ send `Authorization: Bearer <token>` (or `?token=` for media URLs and WebSockets
 except `/api/health`. Progress: `WS /api/jobs/{id}/events` replays past events, then live ones."""
 
 
-def create_app(settings: Settings | None = None, runner: JobRunner | None = None) -> FastAPI:
+def make_runner(settings: Settings, store: JobStore):
+    """The embedded pool by default; Celery workers when a broker is configured."""
+    if settings.broker_url:
+        from polydub.server.celery_runner import CeleryRunner
+
+        return CeleryRunner(settings, store)
+    return JobRunner(settings, store)
+
+
+def create_app(settings: Settings | None = None, runner=None) -> FastAPI:
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = JobStore(settings.db_url)
-    runner = runner or JobRunner(settings, store)
+    telemetry.configure(settings.data_dir / "metrics")
+    store = JobStore(settings.db_url)  # creates or upgrades the schema (polydub.server.schema)
+    runner = runner or make_runner(settings, store)
     service = JobService(settings, store, runner)
+    retention = RetentionLoop(store, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         runner.start()
+        retention.start()
         try:
             yield
         finally:
             app.state.live.close_all()
+            retention.stop()
             runner.stop()
             store.close()
 
@@ -49,7 +64,14 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
     app.state.settings, app.state.store, app.state.runner, app.state.service = settings, store, runner, service
     app.state.live = LiveHub(settings.max_live_sessions)
     install_error_handlers(app)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type", "Range"], allow_credentials=False,
+                           expose_headers=["Content-Range", "Accept-Ranges", "Retry-After"])
     app.include_router(routes_meta.public)
+    app.include_router(routes_metrics.router)
     app.include_router(routes_meta.router)
     app.include_router(routes_v1.router)
     app.include_router(routes_v1.ws_router)

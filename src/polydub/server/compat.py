@@ -52,8 +52,10 @@ def legacy_status(service: JobService, job_id: str) -> StatusResponse:
     output = service.output_name(job) if job.status == "done" else None
     filename = f"{job.id}_{output}" if output else None
     return StatusResponse(job_id=job.id, status=_LEGACY_STATUS.get(job.status, job.status),
-                          progress=round(job.progress, 1), stage=job.stage, message=job.message,
-                          error=job.error_message, filename=filename,
+                          progress=round(job.progress, 1), stage=job.stage,
+                          message=service.public_text(job, job.message) if job.message else None,
+                          error=service.public_text(job, job.error_message) if job.error_message else None,
+                          filename=filename,
                           download_url=f"/download/{filename}" if filename else None)
 
 

@@ -13,13 +13,14 @@ log = logging.getLogger("polydub.server")
 
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media",
-                 422: "invalid_request", 500: "internal_error", 503: "unavailable"}
+                 422: "invalid_request", 429: "rate_limited", 500: "internal_error", 503: "unavailable",
+                 507: "insufficient_storage"}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 def error_body(code: str, message: str) -> dict:
@@ -33,7 +34,7 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_req: Request, exc: ApiError):
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
         return error_response(exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(StarletteHTTPException)

@@ -51,6 +51,8 @@ class JobDetail(JobSummary):
     output: str | None = Field(None, description="File name of the dubbed media (see /files/{name})")
     has_report_html: bool = False
     resumes: int = 0
+    attempt: int = Field(1, description="Runs of this job so far (re-render, resumed after a lost worker)")
+    worker: str | None = Field(None, description="The worker process that runs or ran the latest attempt")
 
 
 class JobList(BaseModel):
@@ -115,14 +117,19 @@ class FileList(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok | degraded (no broker or no live worker) | down (no database: HTTP 503)")
     version: str
-    workers: int
+    workers: int = Field(description="Embedded: worker processes configured; Celery: worker processes alive")
     queue_length: int
     running: int
     engines: dict[str, Any]
     auth: bool
     live_sessions: int = Field(0, description="live dubbing sessions running now")
+    runner: str = Field("embedded", description="embedded | celery")
+    database: dict[str, Any] = Field(default_factory=dict, description="ok, kind, schema revision, error")
+    broker: dict[str, Any] | None = Field(None, description="Celery runner: ok, url (no password), error")
+    worker_status: dict[str, int] = Field(default_factory=dict,
+                                          description="Worker processes: alive, busy, lost (no heartbeat)")
 
 
 class Languages(BaseModel):

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import polydub
@@ -104,16 +105,54 @@ def _voices() -> Voices:
         return Voices(voices=[], note=f"Could not list voices: {exc}")
 
 
-@public.get("/health", response_model=Health, summary="Liveness, queue length, engines, version")
-async def health(request: Request) -> Health:
+def _runtime(service) -> dict[str, Any]:
+    """Database, broker and worker state (blocking calls: run in a thread)."""
+    store, settings, runner = service.store, service.settings, service.runner
+    error = store.ping()
+    database = {"ok": error is None, "kind": store.dialect, "revision": store.revision() if error is None else None,
+                "error": error}
+    runtime = runner.status() if hasattr(runner, "status") else {"runner": "embedded", "broker": None}
+    out: dict[str, Any] = {"database": database, "runner": runtime.get("runner", "embedded"),
+                           "broker": runtime.get("broker"), "queue_length": 0, "running": 0,
+                           "worker_status": {"alive": 0, "busy": 0, "lost": 0}}
+    if error is not None:
+        return out
+    counts = store.counts()
+    out["queue_length"], out["running"] = counts["queued"], counts["running"]
+    now = time.time()
+    for w in store.workers(forget_before=now - 86400):
+        if w.heartbeat_at < now - 3 * settings.heartbeat_s:
+            out["worker_status"]["lost"] += 1
+        else:
+            out["worker_status"]["alive"] += 1
+            out["worker_status"]["busy"] += 1 if w.job_id else 0
+    return out
+
+
+@public.get("/health", response_model=Health, summary="Liveness: database, broker, workers, queue, engines",
+            responses={503: {"model": Health, "description": "The job database is unreachable"}})
+async def health(request: Request):
     service = request.app.state.service
+    runtime = await run_in_threadpool(_runtime, service)
     langs = await run_in_threadpool(_cached, "languages", _languages)
     voices = await run_in_threadpool(_cached, "voices", _voices)
     engines = {"translation": sorted({e for t in langs.target for e in t.get("engines", [])}),
                "tts": sorted({str(v.get("engine")) for v in voices.voices if v.get("engine")})}
-    return Health(status="ok", version=polydub.__version__, workers=service.settings.workers,
-                  queue_length=service.runner.queue_length(), running=len(service.runner.running),
-                  engines=engines, auth=bool(service.settings.token), live_sessions=request.app.state.live.count)
+    celery = runtime["runner"] == "celery"
+    status = "ok"
+    if not runtime["database"]["ok"]:
+        status = "down"
+    elif celery and (not (runtime["broker"] or {}).get("ok") or not runtime["worker_status"]["alive"]):
+        status = "degraded"
+    body = Health(status=status, version=polydub.__version__,
+                  workers=runtime["worker_status"]["alive"] if celery else service.settings.workers,
+                  queue_length=runtime["queue_length"], running=runtime["running"], engines=engines,
+                  auth=bool(service.settings.token), runner=runtime["runner"], database=runtime["database"],
+                  broker=runtime["broker"], worker_status=runtime["worker_status"],
+                  live_sessions=request.app.state.live.count)
+    if status == "down":
+        return JSONResponse(body.model_dump(), status_code=503)
+    return body
 
 
 @router.get("/languages", response_model=Languages, summary="Source/target languages and engines per pair")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
@@ -23,9 +24,12 @@ from polydub.server.models import (
 from polydub.server.services import JobService
 from polydub.server.store import TERMINAL
 
-ERRORS = {c: {"model": ErrorResponse} for c in (400, 401, 404, 409, 413, 415, 422)}
+ERRORS = {c: {"model": ErrorResponse} for c in (400, 401, 404, 409, 413, 415, 422, 429, 507)}
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], dependencies=[Depends(require_token)], responses=ERRORS)
 ws_router = APIRouter()
+# Events reach the WebSocket through the job store (the one thing every worker on every machine
+# shares): polled this often, so an event is seen ~EVENT_POLL_S/2 after a worker wrote it.
+EVENT_POLL_S = 0.2
 
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file", "target_language"],
@@ -40,6 +44,7 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
         "commercial_safe": {"type": "boolean", "description": "only voices licensed for commercial use "
                             "(default: the server's `serve --commercial-safe`)"},
         "lipsync": {"type": "boolean", "description": "re-animate the on-screen speakers' mouths to follow the dub"},
+        "quality_checks": {"type": "boolean", "description": "measure and repair each line (default true)"},
     }}}}}}
 
 
@@ -70,9 +75,10 @@ def delete_job(job_id: str, service: JobService = Depends(get_service)):
 @router.post("/{job_id}/cancel", response_model=JobDetail, summary="Cancel; the job stops within 2 s")
 async def cancel_job(job_id: str, service: JobService = Depends(get_service)) -> JobDetail:
     service.get(job_id)
-    service.runner.cancel(job_id)
-    for _ in range(50):  # wait (up to 2.5 s) until the worker is really gone
-        job = service.get(job_id)
+    await run_in_threadpool(service.runner.cancel, job_id)
+    deadline = time.monotonic() + 2.5  # the job stops within 2 s: answer with its end state
+    while time.monotonic() < deadline:
+        job = await run_in_threadpool(service.get, job_id)
         if job.status not in ("queued", "running"):
             break
         await asyncio.sleep(0.05)
@@ -81,8 +87,7 @@ async def cancel_job(job_id: str, service: JobService = Depends(get_service)) ->
 
 @router.get("/{job_id}/events", response_model=EventList, summary="Progress events (poll with ?after=<id>)")
 def job_events(job_id: str, after: int = 0, service: JobService = Depends(get_service)) -> EventList:
-    service.get(job_id)
-    return EventList(events=service.store.events(job_id, after))
+    return EventList(events=service.events(service.get(job_id), after))
 
 
 @router.get("/{job_id}/segments", response_model=SegmentList, summary="The dub lines of a finished job")
@@ -112,7 +117,13 @@ def list_files(job_id: str, service: JobService = Depends(get_service)) -> FileL
 @router.get("/{job_id}/files/{name:path}", summary="Download one artifact (HTTP range requests supported)",
             response_class=FileResponse)
 def get_file(job_id: str, name: str, download: bool = False, service: JobService = Depends(get_service)):
-    path = service.resolve_file(service.get(job_id), name)
+    job = service.get(job_id)
+    path = service.resolve_file(job, name)
+    public = service.public_file(job, path)  # reports and project.json: no server paths
+    if public is not None:
+        media_type = "application/json" if path.suffix.lower() == ".json" else "text/html; charset=utf-8"
+        disposition = f'attachment; filename="{path.name}"' if download else "inline"
+        return Response(public, media_type=media_type, headers={"Content-Disposition": disposition})
     return FileResponse(path, filename=path.name if download else None,
                         content_disposition_type="attachment" if download else "inline")
 
@@ -148,16 +159,16 @@ async def stream_events(ws: WebSocket, job_id: str, shape) -> None:
     last = 0
     try:
         while True:
-            events = await run_in_threadpool(service.store.events, job_id, last)
             job = await run_in_threadpool(service.store.get, job_id)
             if job is None:
                 break
+            events = await run_in_threadpool(service.events, job, last)
             for ev in events:
                 last = ev["id"]
                 await ws.send_json(shape(ev, job))
             if not events and job.status in TERMINAL:
                 break
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(EVENT_POLL_S)
         await ws.close()
     except (WebSocketDisconnect, RuntimeError):
         return

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, field_validator
 
+from polydub import telemetry
 from polydub.server.errors import ApiError
+from polydub.server.guards import RateLimiter, check_disk, check_rate
 from polydub.server.models import FileInfo, JobDetail, JobError, JobSummary, SegmentOut, SegmentPatch
-from polydub.server.runner import JobRunner
 from polydub.server.settings import Settings
 from polydub.server.store import ACTIVE, Job, JobStore
 from polydub.server.upload import receive_upload, sniff_media
@@ -32,6 +34,7 @@ class JobOptions(BaseModel):
     original_voice_db: float | None = None
     commercial_safe: bool | None = None  # None: the server's default (`serve --commercial-safe`)
     lipsync: bool = False  # re-animate the on-screen speakers' mouths (stage "lips")
+    quality_checks: bool = True
 
     @field_validator("target_language", "source_language")
     @classmethod
@@ -78,15 +81,32 @@ def _form_options(fields: dict[str, str]) -> JobOptions:
 
 
 class JobService:
-    def __init__(self, settings: Settings, store: JobStore, runner: JobRunner) -> None:
+    def __init__(self, settings: Settings, store: JobStore, runner) -> None:
         self.settings, self.store, self.runner = settings, store, runner
+        self.upload_limiter = RateLimiter(settings.upload_rate_per_min, settings.upload_burst)
 
     # -- jobs ---------------------------------------------------------------------------------
-    async def create_from_upload(self, request, language_field: str = "target_language") -> Job:
-        import uuid
+    def create_job(self, kind: str, *, input_name: str, input_path: str, options: dict,
+                   job_id: str | None = None) -> Job:
+        """Queue a job of any registered kind (polydub.server.tasks) and hand it to the runner."""
+        self.settings.target_for(kind)  # unknown kinds fail here, not in a worker
+        job_id = job_id or uuid.uuid4().hex
+        job = self.store.create(job_id=job_id, task=kind, input_name=input_name, input_path=input_path,
+                                out_dir=str(self.settings.out_dir(job_id)), options=options)
+        self.runner.submit(job.id)
+        return job
 
+    def admit_upload(self, request) -> None:
+        """Rate limit and disk guard, checked before a byte of the body is read."""
+        check_rate(self.upload_limiter, request)
+        declared = request.headers.get("content-length")
+        check_disk(self.settings.data_dir, self.settings.min_free_mb,
+                   int(declared) if declared and declared.isdigit() else 0)
+
+    async def create_from_upload(self, request, language_field: str = "target_language") -> Job:
         from starlette.concurrency import run_in_threadpool
 
+        self.admit_upload(request)
         job_id = uuid.uuid4().hex
         in_dir = self.settings.input_dir(job_id)
         try:
@@ -101,10 +121,9 @@ class JobService:
         except BaseException:
             shutil.rmtree(self.settings.job_dir(job_id), ignore_errors=True)
             raise
-        job = self.store.create(job_id=job_id, input_name=name, input_path=str(path),
-                                out_dir=str(self.settings.out_dir(job_id)), options=opts.model_dump())
-        self.runner.wake()
-        return job
+        telemetry.observe_upload(path.stat().st_size)
+        return self.create_job("dub", job_id=job_id, input_name=name, input_path=str(path),
+                               options=opts.model_dump())
 
     def get(self, job_id: str) -> Job:
         job = self.store.get(job_id)
@@ -130,19 +149,74 @@ class JobService:
                           updated_at=job.updated_at)
 
     def detail(self, job: Job) -> JobDetail:
-        report = job.report or {}
-        error = JobError(code=job.error_code, message=job.error_message) if job.error_code else None
+        report = self.public_value(job, job.report or {})
+        error = JobError(code=job.error_code, message=self.public_text(job, job.error_message or "")) \
+            if job.error_code else None
         summary = {k: v for k, v in report.items() if k in ("source_language", "target_language", "timing",
                                                             "warnings", "outputs", "speakers", "quality",
                                                             "lipsync")}
         if isinstance(report.get("segments"), list):
             summary["segments"] = len(report["segments"])
         out = Path(job.out_dir)
-        return JobDetail(**self.summary(job).model_dump(), options=job.options,
+        summary_fields = self.summary(job).model_dump()
+        summary_fields["message"] = self.public_text(job, job.message or "") or None
+        return JobDetail(**summary_fields, options=job.options,
                          stage_seconds=job.stage_seconds or {}, started_at=job.started_at,
                          finished_at=job.finished_at, engines=report.get("engines") or {}, error=error,
                          summary=summary, output=self.output_name(job),
-                         has_report_html=(out / "report.html").is_file(), resumes=job.resumes)
+                         has_report_html=(out / "report.html").is_file(), resumes=job.resumes,
+                         attempt=job.attempt, worker=job.worker)
+
+    # -- what clients may see -----------------------------------------------------------------
+    def _private_paths(self, job: Job) -> list[tuple[str, str]]:
+        """(server path, what clients see instead), longest first: the upload's own name for the
+        uploaded file, nothing for the job's folders (paths inside them become relative)."""
+        pairs: dict[str, str] = {}
+        for raw in {job.input_path, str(Path(job.input_path).resolve())}:
+            pairs[raw] = job.input_name
+        for folder in (Path(job.out_dir), self.settings.job_dir(job.id), self.settings.data_dir):
+            for raw in {str(folder), str(folder.resolve())}:
+                pairs[raw + "/"] = ""
+                pairs.setdefault(raw, ".")
+        return sorted(pairs.items(), key=lambda kv: -len(kv[0]))
+
+    def events(self, job: Job, after: int = 0) -> list[dict[str, Any]]:
+        events = self.store.events(job.id, after)
+        for ev in events:
+            if ev.get("message"):
+                ev["message"] = self.public_text(job, ev["message"])
+        return events
+
+    def public_text(self, job: Job, text: str) -> str:
+        for private, public in self._private_paths(job):
+            text = text.replace(private, public)
+        return text
+
+    def public_value(self, job: Job, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.public_text(job, value)
+        if isinstance(value, dict):
+            return {k: self.public_value(job, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.public_value(job, v) for v in value]
+        return value
+
+    def public_file(self, job: Job, path: Path) -> bytes | None:
+        """report.json / project.json / report.html with the server's paths replaced; None for other files."""
+        suffix = path.suffix.lower()
+        if suffix not in (".json", ".html", ".htm") or path.stat().st_size > 64 * 1024 * 1024:
+            return None
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        if suffix == ".json":
+            try:
+                return json.dumps(self.public_value(job, json.loads(raw)), indent=2, ensure_ascii=False).encode()
+            except ValueError:
+                pass
+        import html
+
+        for private, public in self._private_paths(job):
+            raw = raw.replace(html.escape(private), html.escape(public)).replace(private, public)
+        return raw.encode()
 
     # -- files --------------------------------------------------------------------------------
     def output_name(self, job: Job) -> str | None:
@@ -249,9 +323,9 @@ class JobService:
         if job.status in ACTIVE:
             raise ApiError(409, "job_busy", "The job is already queued or running.")
         self._project(job)
-        self.store.add_event(job.id, status="queued", percent=0.0, stage=None, task="render",
-                             message="Queued to re-render changed lines", error_code=None, error_message=None)
-        self.runner.wake()
+        self.store.enqueue(job.id, task="render", message="Queued to re-render changed lines", progress=0.0,
+                           stage=None)
+        self.runner.submit(job.id)
         return self.get(job.id)
 
 

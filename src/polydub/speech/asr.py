@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from polydub.audio import Audio
 from polydub.errors import UnsupportedLanguageError
 from polydub.media.decode import ASR_RATE
@@ -32,6 +34,23 @@ class SpeechRecognizer(ABC):
 
 
 _MODEL_CACHE: dict[str, object] = {}
+LONG_CHUNK_S = 600.0  # inputs longer than ~1.25x this are transcribed in pieces of about this length
+
+
+def quiet_cuts(samples: np.ndarray, rate: int, chunk_s: float, search_s: float = 20.0) -> list[int]:
+    """Sample indices [0, ..., len] that split audio into pieces of about ``chunk_s``, each cut at
+    the quietest 100 ms within ``search_s`` of the nominal point (between words, not inside one)."""
+    n, step, frame = len(samples), int(chunk_s * rate), max(1, int(0.1 * rate))
+    reach = int(min(search_s, chunk_s / 2) * rate)  # pieces stay at least half a chunk long
+    cuts = [0]
+    while n - cuts[-1] > 1.25 * step:
+        center = cuts[-1] + step
+        lo, hi = max(cuts[-1] + frame, center - reach), min(n - frame, center + reach)
+        count = max(1, (hi - lo) // frame)
+        window = np.asarray(samples[lo:lo + count * frame], dtype=np.float32)
+        energy = np.square(window[: count * frame]).reshape(count, -1).mean(axis=1)
+        cuts.append(lo + int(np.argmin(energy)) * frame + frame // 2)
+    return cuts + [n]
 
 
 def load_whisper(model: str = "base"):
@@ -64,21 +83,28 @@ class WhisperRecognizer(SpeechRecognizer):
                                            "use --asr-model base for other languages")
         model = load_whisper(self.model_name)
         samples = audio.mono().resample(ASR_RATE).samples
-        segments, info = model.transcribe(
-            samples, language=language, task=task, word_timestamps=True, vad_filter=self.vad,
-            vad_parameters={"min_silence_duration_ms": 500}, beam_size=self.beam_size,
-            condition_on_previous_text=False, temperature=list(self.temperatures),
-        )
         words: list[Word] = []
         spans: list[tuple[float, float, str]] = []
-        total = max(audio.duration, 1e-6)
-        for seg in segments:
-            spans.append((seg.start, seg.end, seg.text.strip()))
-            for w in seg.words or []:
-                words.append(Word(start=float(w.start), end=float(w.end), text=w.word,
-                                  probability=float(w.probability)))
-            if progress:
-                progress(min(1.0, seg.end / total))
+        total = max(len(samples) / ASR_RATE, 1e-6)
+        info = None
+        # A long input is transcribed in pieces cut at quiet moments: Whisper's features for the
+        # whole file would take ~1 GB for 30 minutes (and one call reports no progress in between).
+        cuts = quiet_cuts(samples, ASR_RATE, LONG_CHUNK_S)
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            offset = a / ASR_RATE
+            segments, chunk_info = model.transcribe(
+                samples[a:b], language=language or (info.language if info else None), task=task,
+                word_timestamps=True, vad_filter=self.vad, vad_parameters={"min_silence_duration_ms": 500},
+                beam_size=self.beam_size, condition_on_previous_text=False, temperature=list(self.temperatures),
+            )
+            info = info or chunk_info
+            for seg in segments:
+                spans.append((offset + seg.start, offset + seg.end, seg.text.strip()))
+                for w in seg.words or []:
+                    words.append(Word(start=offset + float(w.start), end=offset + float(w.end), text=w.word,
+                                      probability=float(w.probability)))
+                if progress:
+                    progress(min(1.0, (offset + seg.end) / total))
         lang = language or info.language
         return Transcript(language=lang, language_probability=float(info.language_probability),
                           words=words, segments=spans)

@@ -1,0 +1,149 @@
+"""Models a long-lived worker keeps loaded between jobs, and letting them go when it is idle.
+
+Engines keep what they load in process-wide caches (Whisper per model size, the voice registry
+with its ONNX sessions, the translation registry and the Gemma LLM, speaker embedders), so a worker
+process that runs job after job loads each model once. ``release_models()`` drops those caches
+(the next job loads again); ``IdleRelease`` calls it when a worker has run nothing for a while, so
+an idle worker does not sit on gigabytes. Engines with caches of their own register a releaser::
+
+    from polydub import resident
+    resident.register("my-engine", lambda: _CACHE.clear() or True)   # True: something was released
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("polydub.resident")
+_RELEASERS: dict[str, Callable[[], bool]] = {}
+
+
+def register(name: str, release: Callable[[], bool]) -> None:
+    _RELEASERS[name] = release
+
+
+def _module(name: str):
+    return sys.modules.get(name)  # never import an engine just to release it
+
+
+def _release_whisper() -> bool:
+    asr = _module("polydub.speech.asr")
+    if asr is None or not asr._MODEL_CACHE:
+        return False
+    asr._MODEL_CACHE.clear()
+    return True
+
+
+def _release_attr(module_name: str, attr: str) -> Callable[[], bool]:
+    def release() -> bool:
+        module = _module(module_name)
+        if module is None or getattr(module, attr, None) is None:
+            return False
+        lock = getattr(module, "_LOCK", None)
+        if lock is not None:
+            with lock:
+                setattr(module, attr, None)
+        else:
+            setattr(module, attr, None)
+        return True
+    return release
+
+
+def _release_embedders() -> bool:
+    module = _module("polydub.speakers.embedding")
+    if module is None or not module._instances:
+        return False
+    module._instances.clear()
+    return True
+
+
+register("whisper", _release_whisper)
+register("voices", _release_attr("polydub.voice.registry", "_DEFAULT"))
+register("translation", _release_attr("polydub.translation.registry", "_DEFAULT"))
+register("gemma", _release_attr("polydub.translation.gemma", "_LLM"))
+register("speaker-embedder", _release_embedders)
+
+
+def loaded() -> list[str]:
+    """Names of the caches that hold something (cheap: nothing is released)."""
+    held = []
+    asr = _module("polydub.speech.asr")
+    if asr is not None and asr._MODEL_CACHE:
+        held.append("whisper")
+    for name, (module_name, attr) in {"voices": ("polydub.voice.registry", "_DEFAULT"),
+                                      "translation": ("polydub.translation.registry", "_DEFAULT"),
+                                      "gemma": ("polydub.translation.gemma", "_LLM")}.items():
+        module = _module(module_name)
+        if module is not None and getattr(module, attr, None) is not None:
+            held.append(name)
+    emb = _module("polydub.speakers.embedding")
+    if emb is not None and emb._instances:
+        held.append("speaker-embedder")
+    return held
+
+
+def release_models() -> list[str]:
+    """Drop every cached model; returns the names of the caches that held something."""
+    released = []
+    for name, release in list(_RELEASERS.items()):
+        try:
+            if release():
+                released.append(name)
+        except Exception:  # noqa: BLE001 - releasing must never break a worker
+            log.exception("could not release %s", name)
+    gc.collect()
+    _trim_heap()
+    return released
+
+
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them otherwise, and RSS would not drop)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class IdleRelease:
+    """Releases the models of this process after ``idle_s`` seconds without a job."""
+
+    def __init__(self, idle_s: float, check_every_s: float = 5.0) -> None:
+        self.idle_s, self.check_every_s = idle_s, check_every_s
+        self._busy = 0
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+        self.releases = 0
+
+    def job_started(self) -> None:
+        with self._lock:
+            self._busy += 1
+
+    def job_finished(self) -> None:
+        with self._lock:
+            self._busy = max(0, self._busy - 1)
+            self._last = time.monotonic()
+
+    def check(self) -> list[str]:
+        with self._lock:
+            idle = self._busy == 0 and time.monotonic() - self._last >= self.idle_s
+        if not idle or not loaded():
+            return []
+        released = release_models()
+        if released:
+            self.releases += 1
+            log.info("released idle models: %s", ", ".join(released))
+        return released
+
+    def start(self) -> IdleRelease:
+        if self.idle_s > 0:
+            def loop() -> None:
+                while True:
+                    time.sleep(min(self.check_every_s, self.idle_s))
+                    self.check()
+            threading.Thread(target=loop, name="polydub-idle-release", daemon=True).start()
+        return self

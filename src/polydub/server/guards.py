@@ -1,0 +1,74 @@
+"""Admission checks before an upload is accepted: a rate limit per client and a free-disk guard."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from starlette.requests import Request
+
+from polydub import telemetry
+from polydub.server.errors import ApiError
+
+
+class RateLimiter:
+    """Token bucket per key: ``burst`` uploads at once, refilled at ``per_minute`` per minute.
+
+    Held in the server's memory (one server process; behind several, put the limit in the proxy)."""
+
+    def __init__(self, per_minute: float, burst: int) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = max(1, burst)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """Take one token; returns 0 when allowed, else the seconds until one is available."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                if len(self._buckets) > 10_000:  # forget full buckets (clients that went quiet)
+                    self._buckets = {k: v for k, v in self._buckets.items() if v[0] < self.burst - 1e-9}
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+
+def client_key(request: Request) -> str:
+    """The API token when one is sent (hashed: keys are kept in memory), else the client's address
+    (behind a reverse proxy, uvicorn's --forwarded-allow-ips makes this the real client)."""
+    auth = request.headers.get("authorization") or ""
+    token = auth[7:].strip() if auth.lower().startswith("bearer ") else request.query_params.get("token")
+    if token:
+        return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+    return "ip:" + (request.client.host if request.client else "unknown")
+
+
+def check_rate(limiter: RateLimiter, request: Request) -> None:
+    wait = limiter.take(client_key(request))
+    if wait > 0:
+        telemetry.observe_rejected_upload("rate_limited")
+        raise ApiError(429, "rate_limited", f"Too many uploads; try again in {math.ceil(wait)} s.",
+                       headers={"Retry-After": str(math.ceil(wait))})
+
+
+def check_disk(data_dir: Path, min_free_mb: float, incoming_bytes: int = 0) -> None:
+    """507 when accepting ``incoming_bytes`` would leave less than ``min_free_mb`` free."""
+    if min_free_mb <= 0 and incoming_bytes <= 0:
+        return
+    free = shutil.disk_usage(data_dir).free
+    if free - incoming_bytes < min_free_mb * 1024 * 1024:
+        telemetry.observe_rejected_upload("disk_full")
+        raise ApiError(507, "insufficient_storage",
+                       f"The server is low on disk space ({free / 1024 / 1024:.0f} MB free, keeps at least "
+                       f"{min_free_mb:.0f} MB); no new uploads until jobs are deleted or pruned "
+                       "(polydub jobs prune).")

@@ -1,0 +1,1 @@
+"""Alembic migrations of the job store (run on start by ``JobStore(url)``; see store.migrate)."""

@@ -15,6 +15,7 @@ from polydub.audio import Audio
 from polydub.errors import EngineNotInstalledError
 
 BACKGROUND_FILE = "background.wav"
+VOICE_FILE = "voice16k.wav"  # the separated speech at 16 kHz: what voice cloning listens to
 
 
 @dataclass
@@ -53,7 +54,8 @@ class BackgroundSeparation:
                                            f"instead ({exc.hint})")
         if self._cached and self._path.exists():
             return Separated(Audio.read(self._path), separator.name)
-        _speech, background = separator.separate(self._original)
+        speech, background = separator.separate(self._original)
+        speech.mono().resample(16000).write(self._path.with_name(VOICE_FILE))
         background.write(self._path, subtype="FLOAT")
         return Separated(background, separator.name)
 

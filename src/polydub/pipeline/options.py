@@ -30,6 +30,10 @@ class DubOptions:
     max_tempo: float = 1.25
     max_line_seconds: float = 8.0
     quality_checks: bool = True
+    # Voice cloning (issue 12): each speaker with enough speech gets a Kokoro voice evolved toward
+    # them, kept in their profile; `clone_budget_s` bounds each speaker's search (wall clock).
+    clone_voices: bool = False
+    clone_budget_s: float = 60.0
 
 
 @dataclass

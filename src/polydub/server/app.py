@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import polydub
-from polydub.server import compat, routes_meta, routes_v1
+from polydub.server import compat, routes_meta, routes_speakers, routes_v1, routes_voices
 from polydub.server.errors import install_error_handlers
 from polydub.server.runner import JobRunner
 from polydub.server.services import JobService
@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None, runner: JobRunner | None = None
     app.include_router(routes_meta.router)
     app.include_router(routes_v1.router)
     app.include_router(routes_v1.ws_router)
+    app.include_router(routes_voices.router)
+    app.include_router(routes_speakers.router)
     app.include_router(compat.router)
     app.include_router(compat.ws_router)
     # the studio's static files hold no data, so they are public; the page asks for the token if needed

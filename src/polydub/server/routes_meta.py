@@ -108,7 +108,7 @@ def _voices() -> Voices:
 async def health(request: Request) -> Health:
     service = request.app.state.service
     langs = await run_in_threadpool(_cached, "languages", _languages)
-    voices = await run_in_threadpool(_cached, "voices", _voices)
+    voices = await run_in_threadpool(_cached, _voices_key(), _voices)
     engines = {"translation": sorted({e for t in langs.target for e in t.get("engines", [])}),
                "tts": sorted({str(v.get("engine")) for v in voices.voices if v.get("engine")})}
     return Health(status="ok", version=polydub.__version__, workers=service.settings.workers,
@@ -121,6 +121,16 @@ async def languages() -> Languages:
     return await run_in_threadpool(_cached, "languages", _languages)
 
 
-@router.get("/voices", response_model=Voices, summary="Installed TTS voices")
+def _voices_key() -> str:
+    """Evolved voices come and go with the profiles database: its change time is part of the key."""
+    from polydub.paths import profiles_db
+
+    try:
+        return f"voices:{profiles_db().stat().st_mtime_ns}"
+    except OSError:
+        return "voices"
+
+
+@router.get("/voices", response_model=Voices, summary="Installed TTS voices (evolved voices included)")
 async def voices() -> Voices:
-    return await run_in_threadpool(_cached, "voices", _voices)
+    return await run_in_threadpool(_cached, _voices_key(), _voices)

@@ -145,12 +145,13 @@ class JobRunner:
                 self._launch(job)
 
     def _launch(self, job) -> None:
-        target = self.settings.render_target if job.task == "render" else self.settings.dub_target
+        target = {"render": self.settings.render_target, "clone": self.settings.clone_target}.get(
+            job.task, self.settings.dub_target)
         q, cancel = self.ctx.Queue(), self.ctx.Event()
         Path(job.out_dir).mkdir(parents=True, exist_ok=True)
         proc = self.ctx.Process(target=child_main, name=f"polydub-job-{job.id[:8]}", daemon=True,
                                 args=(target, job.id, job.input_path, job.out_dir, dict(job.options), q, cancel))
-        verb = "Re-rendering changed lines" if job.task == "render" else "Started"
+        verb = {"render": "Re-rendering changed lines", "clone": "Cloning a voice"}.get(job.task, "Started")
         self.store.add_event(job.id, status="running", percent=0.0, message=verb, stage="media",
                              started_at=time.time(), error_code=None, error_message=None, finished_at=None)
         proc.start()
@@ -183,7 +184,7 @@ class JobRunner:
         elif kind == "done":
             summary = _summary(payload)
             self.store.add_event(r.job_id, status="done", stage="done", percent=100.0,
-                                 message="Done" if r.task == "dub" else "Re-render done",
+                                 message={"render": "Re-render done", "clone": "Voice cloned"}.get(r.task, "Done"),
                                  stage_seconds=summary.get("stage_seconds") or None,
                                  report=payload, finished_at=now)
         elif kind in ("error", "cancelled"):

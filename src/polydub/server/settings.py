@@ -7,6 +7,7 @@ from pathlib import Path
 
 DEFAULT_DUB_TARGET = "polydub.server.worker:pipeline_dub"
 DEFAULT_RENDER_TARGET = "polydub.server.worker:pipeline_rerender"
+DEFAULT_CLONE_TARGET = "polydub.server.worker:pipeline_clone"
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Settings:
     # "module:function" run in the worker process; tests point these at fakes
     dub_target: str = DEFAULT_DUB_TARGET
     render_target: str = DEFAULT_RENDER_TARGET
+    clone_target: str = DEFAULT_CLONE_TARGET  # task "clone": evolve a voice for a profile
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()

@@ -31,7 +31,7 @@ class JobRow(Base):
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     status: Mapped[str] = mapped_column(String(16), index=True)  # queued running done failed cancelled
-    task: Mapped[str] = mapped_column(String(16), default="dub")  # dub | render
+    task: Mapped[str] = mapped_column(String(16), default="dub")  # dub | render | clone
     input_name: Mapped[str] = mapped_column(String(255))
     input_path: Mapped[str] = mapped_column(Text)
     out_dir: Mapped[str] = mapped_column(Text)
@@ -112,10 +112,10 @@ class JobStore:
 
     # -- jobs ---------------------------------------------------------------------------------
     def create(self, *, input_name: str, input_path: str, out_dir: str, options: dict,
-               job_id: str | None = None) -> Job:
+               job_id: str | None = None, task: str = "dub") -> Job:
         now = time.time()
         row = JobRow(id=job_id or uuid.uuid4().hex, created_at=now, updated_at=now, status="queued",
-                     task="dub", input_name=input_name, input_path=input_path, out_dir=out_dir,
+                     task=task, input_name=input_name, input_path=input_path, out_dir=out_dir,
                      options=options, progress=0.0, stage_seconds={}, resumes=0)
         with Session(self.engine) as s:
             s.add(row)

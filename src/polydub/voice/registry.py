@@ -11,11 +11,13 @@ from polydub.voice.base import TTSEngine, Voice
 def default_engines() -> list[TTSEngine]:
     """Engines in order of preference (ties in voice quality go to the earlier engine)."""
     from polydub.voice.espeak import EspeakEngine
+    from polydub.voice.evolved import KokoroEvolvedEngine
     from polydub.voice.festival import FestivalEngine
     from polydub.voice.kokoro import KokoroEngine
     from polydub.voice.piper import PiperEngine
 
-    return [KokoroEngine(), PiperEngine(), FestivalEngine(), EspeakEngine()]
+    kokoro = KokoroEngine()  # evolved voices speak through the same loaded model
+    return [kokoro, PiperEngine(), FestivalEngine(), EspeakEngine(), KokoroEvolvedEngine(kokoro)]
 
 
 class VoiceRegistry:
@@ -54,6 +56,8 @@ class VoiceRegistry:
         return self._engines[key]
 
     def _engine_voices(self, name: str) -> list[Voice]:
+        if getattr(self._engines[name], "live_voices", False):  # e.g. evolved voices, made at any time
+            return list(self._engines[name].voices()) if self._is_available(name) else []
         if name not in self._voices:
             self._voices[name] = list(self._engines[name].voices()) if self._is_available(name) else []
         return self._voices[name]
@@ -83,6 +87,9 @@ class VoiceRegistry:
     def get_voice(self, voice_id: str) -> Voice:
         """Accepts "engine:name" or a bare name (searched across installed engines)."""
         key = voice_id.strip()
+        exact = next((v for v in self.voices() if v.id == key), None) if ":" in key else None
+        if exact is not None:  # ids may contain '@' themselves ("kokoro-evolved:Ana@es")
+            return exact
         if "~" in key:  # an adapted voice, e.g. "kokoro:am_adam@es~f0.95p180r1"
             from polydub.voice.adapt import adapted_voice, parse_tag
 

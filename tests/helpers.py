@@ -62,7 +62,9 @@ def start_server(data_dir: Path, extra_settings: str = ""):
     settings = f"data_dir={str(data_dir)!r}" + (f", {extra_settings}" if extra_settings else "")
     code = ("import uvicorn; from polydub.server.app import create_app; from polydub.server.settings import Settings; "
             f"uvicorn.run(create_app(Settings({settings})), host='127.0.0.1', port={port}, log_level='warning')")
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    # src first: in a worktree the venv's editable install points at another checkout's sources.
+    path = os.pathsep.join([str(REPO / "src"), str(REPO)])
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": path})
     base = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:

@@ -156,3 +156,33 @@ def save_profile(job_id: str, speaker: str, body: SaveProfile,
         raise ApiError(422, "invalid_request", str(exc)) from None
     finally:
         store.close()
+
+
+class Waveform(BaseModel):
+    track: str
+    duration: float
+    peaks: list[float] = Field(description="max |sample| per bucket, 0..1, evenly over the duration")
+
+
+@router.get("/{job_id}/waveform", response_model=Waveform, summary="Peaks of the original or dubbed sound")
+def waveform(job_id: str, track: str = "original", points: int = 800,
+             service: JobService = Depends(get_service)) -> Waveform:
+    import numpy as np
+    import soundfile as sf
+
+    job = service.get(job_id)
+    files = {"original": "original.wav", "dubbed": "dub_track.wav"}
+    if track not in files:
+        raise ApiError(422, "invalid_request", "track is 'original' or 'dubbed'.")
+    path = Path(job.out_dir) / "work" / files[track]
+    if not path.is_file():
+        raise ApiError(404, "file_not_found", f"This job has no {track} sound track (yet).")
+    points = max(50, min(int(points), 4000))
+    with sf.SoundFile(str(path)) as f:
+        data = f.read(dtype="float32", always_2d=True)
+        rate = f.samplerate
+    mono = np.abs(data).max(axis=1) if data.size else np.zeros(1, np.float32)
+    edges = np.linspace(0, len(mono), points + 1).astype(int)
+    peaks = [float(mono[a:b].max()) if b > a else 0.0 for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    top = max(peaks) or 1.0
+    return Waveform(track=track, duration=len(mono) / rate, peaks=[round(p / top, 3) for p in peaks])

@@ -82,6 +82,7 @@ class CloneSettings:
     bound: float = 2.5
     pitch_weight: float = 0.35  # score lost per octave of pitch difference (beyond 1 semitone)
     match_pitch: bool = True  # move each candidate's pitch to the speaker's before speaking it
+    equalize: bool = True  # give each candidate the speaker's long-term spectrum (an EQ curve)
     max_pitch_shift_st: float = 5.0  # never move a voice's pitch further than this (semitones)
     finalists: int = 2  # best search candidates checked on held-out text
 
@@ -98,7 +99,9 @@ class CloneResult:
     stock_voice: str
     blend: dict[str, float] = field(default_factory=dict)
     similarity_stock: float = 0.0
+    similarity_stock_eq: float | None = None  # the stock voice with its own EQ curve (how much the EQ gives)
     similarity_evolved: float | None = None
+    eq_db: list[float] = field(default_factory=list)  # band gains the evolved voice is spoken with
     cer_stock: float | None = None
     cer_evolved: float | None = None
     pitch_target: float | None = None
@@ -113,12 +116,14 @@ class CloneResult:
     def info(self) -> dict:
         """JSON-ready summary (the report's and the profile's record of the search)."""
         keys = ("language", "gender", "accepted", "reason", "stock_voice", "blend", "similarity_stock",
-                "similarity_evolved", "cer_stock", "cer_evolved", "pitch_target", "pitch_stock", "pitch_evolved",
-                "speech_seconds", "search_seconds", "syntheses", "generations", "warnings")
+                "similarity_stock_eq", "similarity_evolved", "cer_stock", "cer_evolved", "pitch_target",
+                "pitch_stock", "pitch_evolved", "speech_seconds", "search_seconds", "syntheses", "generations",
+                "warnings")
         out = {}
         for key in keys:
             value = getattr(self, key)
             out[key] = round(value, 3) if isinstance(value, float) else value
+        out["eq_db"] = [round(float(g), 2) for g in self.eq_db]
         return out
 
 

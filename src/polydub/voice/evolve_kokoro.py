@@ -13,6 +13,7 @@ from polydub.audio import Audio
 from polydub.speakers.embedding import SpeakerEmbedder, cosine
 from polydub.speakers.matching import median_pitch
 from polydub.voice.base import Voice
+from polydub.voice.equalize import equalize, long_term_spectrum, match_curve, match_level, speech_rms
 from polydub.voice.evolve import (
     HALF,
     MAX_CER_INCREASE,
@@ -77,6 +78,7 @@ class _Candidate:
     similarity: float
     pitch: float | None
     label: str
+    eq: np.ndarray  # the candidate's own EQ curve toward the speaker (zeros when equalizing is off)
     stock: bool = False  # a stock voice as it is: never accepted as a clone
 
 
@@ -132,6 +134,8 @@ class _Run:
         self.started = time.perf_counter()
         self.target = owner.embedder.embed(speech)
         self.target_pitch = median_pitch(speech)
+        self.target_rms = speech_rms(speech)
+        self.target_spectrum = long_term_spectrum(speech)
         self.speech_seconds = speech.duration
         self.search_texts, self.check_texts = PROBES[language]
         self.stock_voices = self._stock_pool(stock)
@@ -189,20 +193,31 @@ class _Run:
         f0 = f0[f0 > 40.0]
         return float(np.median(f0)) if f0.size else None
 
-    def score(self, audio: Audio) -> tuple[float, float, float | None]:
-        similarity = cosine(self.target, self.owner.embedder.embed(audio))
+    def heard(self, audio: Audio, eq: np.ndarray | None) -> Audio:
+        """The audio as the dub will sound: at the speaker's level (the mix matches it), with the EQ."""
+        audio = match_level(audio, self.target_rms)
+        return equalize(audio, eq) if eq is not None else audio
+
+    def similarity(self, audio: Audio, eq: np.ndarray | None) -> float:
+        return cosine(self.target, self.owner.embedder.embed(self.heard(audio, eq)))
+
+    def score(self, audio: Audio) -> tuple[float, float, float | None, np.ndarray]:
+        eq = np.zeros(len(self.target_spectrum))
+        if self.settings.equalize:
+            eq = match_curve(long_term_spectrum(audio), self.target_spectrum)
+        similarity = self.similarity(audio, eq)
         pitch = median_pitch(audio)
         penalty = 0.0
         if pitch and self.target_pitch:
             semitones = abs(12.0 * math.log2(pitch / self.target_pitch))
             penalty = self.settings.pitch_weight * max(0.0, semitones - 1.0) / 12.0
-        return similarity - penalty, similarity, pitch
+        return similarity - penalty, similarity, pitch, eq
 
     def evaluate(self, style: np.ndarray, label: str, stock: bool = False) -> _Candidate:
-        total, similarity, pitch = self.score(self.speak(style, self.search_texts))
+        total, similarity, pitch, eq = self.score(self.speak(style, self.search_texts))
         self.progress(min(0.95, self.elapsed() / self.settings.budget_s),
                       f"{label}: similarity {similarity:.3f} ({self.syntheses} syntheses)")
-        return _Candidate(style, total, similarity, pitch, label, stock)
+        return _Candidate(style, total, similarity, pitch, label, eq, stock)
 
     def budget_left(self, reserve: float) -> bool:
         s = self.settings
@@ -311,15 +326,18 @@ class _Run:
                              speech_seconds=self.speech_seconds, generations=generations)
         self.progress(0.96, "checking on held-out sentences")
         stock_check = self.speak(stock_style, self.check_texts)
-        result.similarity_stock = cosine(self.target, self.owner.embedder.embed(stock_check))
+        result.similarity_stock = self.similarity(stock_check, None)  # the stock voice as dubs use it
+        stock_seen = next((c for c in seen if c.stock and c.label == stock_id), None)
+        if stock_seen is not None and s.equalize:
+            result.similarity_stock_eq = self.similarity(stock_check, stock_seen.eq)
         result.pitch_stock = median_pitch(stock_check)
-        result.cer_stock = self._cer(stock_check)
+        result.cer_stock = self._cer(self.heard(stock_check, None))
         finalists = [c for c in sorted(seen, key=lambda c: -c.score) if not c.stock][: s.finalists]
         reasons = []
         for cand in finalists:
             check = self.speak(cand.style, self.check_texts)
-            similarity = cosine(self.target, self.owner.embedder.embed(check))
-            cer = self._cer(check)
+            similarity = self.similarity(check, cand.eq)
+            cer = self._cer(self.heard(check, cand.eq))
             if similarity <= result.similarity_stock + 0.005:
                 reasons.append(f"{cand.label}: {similarity:.3f} on held-out text, not closer than the stock voice")
                 continue
@@ -327,6 +345,7 @@ class _Run:
                 reasons.append(f"{cand.label}: CER {cer:.3f} vs stock {result.cer_stock:.3f}")
                 continue
             result.style, result.accepted = cand.style.astype(np.float32), True
+            result.eq_db = [float(g) for g in cand.eq]
             result.similarity_evolved, result.cer_evolved, result.pitch_evolved = similarity, cer, median_pitch(check)
             result.reason = f"{cand.label}: closer than the stock voice on held-out text"
             break

@@ -1,6 +1,6 @@
 """Evolved voices as a TTS engine: "kokoro-evolved:<profile>@<language>" speaks with the style
 tensor a voice search found for that profile (stored in the profiles database), through the same
-Kokoro model as the stock voices."""
+Kokoro model as the stock voices, then with the search's EQ curve (the speaker's long-term spectrum)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,12 @@ class KokoroEvolvedEngine(TTSEngine):
         return voice
 
     def synthesize(self, text: str, voice: Voice, speed: float = 1.0) -> Audio:
-        return self.kokoro.synthesize(text, self._loaded(voice), speed=speed)
+        from polydub.voice.equalize import equalize
+
+        voice = self._loaded(voice)
+        audio = self.kokoro.synthesize(text, voice, speed=speed)
+        # The search's EQ curve gives the voice the speaker's long-term spectrum (length unchanged).
+        return equalize(audio, (voice.extra.get("clone") or {}).get("eq_db") or [])
 
     def predict_duration(self, text: str, voice: Voice, speed: float = 1.0) -> float | None:
         return self.kokoro.predict_duration(text, self._loaded(voice), speed=speed)

@@ -68,8 +68,8 @@ async function refreshJobs() {
     const { jobs } = await api("/api/jobs");
     $("#jobs-empty").hidden = jobs.length > 0;
     $("#jobs-table tbody").innerHTML = jobs.map(j => `<tr>
-      <td><a href="#/jobs/${j.id}">${esc(j.input_name)}</a></td><td>${esc(j.target_language || "")}</td>
-      <td class="status ${j.status}">${esc(j.status)}${j.task === "render" ? " (re-render)" : ""}</td>
+      <td><a href="${j.task === "clone" ? "/voices.html" : `#/jobs/${j.id}`}">${esc(j.input_name)}</a></td><td>${esc(j.target_language || "")}</td>
+      <td class="status ${j.status}">${esc(j.status)}${j.task === "render" ? " (re-render)" : j.task === "clone" ? " (voice clone)" : ""}</td>
       <td><progress max="100" value="${j.progress}" aria-label="Progress of ${esc(j.input_name)}"></progress></td>
       <td>${new Date(j.created_at * 1000).toLocaleString()}</td></tr>`).join("");
   } catch (e) { showError(e.message); clearInterval(state.jobsTimer); }
@@ -120,8 +120,7 @@ async function openJob(id) {
   ["#player-panel", "#segments-panel", "#files-panel"].forEach(s => { $(s).hidden = true; });
   try { renderJob(await api(`/api/jobs/${id}`)); } catch (e) { showError(e.message); return; }
   connectEvents(id);
-  if (!state.voices.length) api("/api/voices").then(v => { state.voices = v.voices;
-    $("#voice-list").innerHTML = v.voices.map(x => `<option value="${esc(x.id)}">`).join("");
+  if (!state.voices.length) api("/api/voices").then(v => { state.voices = v.voices; fillVoiceList();
     if (state.segments && !$("#segments-panel").hidden) drawSpeakerVoices(); }).catch(() => {});
 }
 
@@ -190,30 +189,189 @@ async function loadSegments() {
     $("#segments-panel").hidden = false;
     $("#seg-table tbody").innerHTML = segments.map(s => `<tr data-i="${s.index}" class="${s.changed ? "changed" : ""}">
       <td class="num" data-label="Time">${fmtTime(s.start)}–${fmtTime(s.end)}</td>
-      <td data-label="Speaker">${esc(s.speaker)}</td>
+      <td data-label="Speaker"><span class="swatch" style="--hue:${hue(s.speaker)}"></span>${esc(s.speaker)}</td>
       <td data-label="Original"><label class="sr-only" for="text-${s.index}">Original text of line ${s.index + 1}</label>
-        <textarea id="text-${s.index}" data-field="text">${esc(s.text)}</textarea></td>
+        <textarea id="text-${s.index}" data-field="text" rows="1">${esc(s.text)}</textarea></td>
       <td data-label="Translation"><label class="sr-only" for="tr-${s.index}">Translation of line ${s.index + 1}</label>
-        <textarea id="tr-${s.index}" data-field="translation">${esc(s.translation || "")}</textarea></td>
+        <textarea id="tr-${s.index}" data-field="translation" rows="1">${esc(s.translation || "")}</textarea></td>
       <td data-label="Voice"><label class="sr-only" for="voice-${s.index}">Voice of line ${s.index + 1}</label>
         <input id="voice-${s.index}" type="text" list="voice-list" data-field="voice" value="${esc(s.voice || "")}"></td>
       <td data-label="Flags">${flags(s).map(f => `<span class="flag">${esc(f)}</span>`).join("") || "—"}</td>
       <td data-label="Play"><button type="button" data-play="original" aria-label="Play original line ${s.index + 1}">Original</button>
         ${s.audio ? `<button type="button" data-play="${esc(s.audio)}" aria-label="Play dubbed line ${s.index + 1}">Dubbed</button>` : ""}</td></tr>`).join("");
     state.segments = segments;
+    document.querySelectorAll("#seg-table textarea").forEach(autosize);
     drawSpeakerVoices();
+    loadSpeakers();
+    drawWaveTimeline();
   } catch (e) { showError(`Could not load the lines: ${e.message}`); }
 }
 
+// Text fields grow with their text, so long lines are read whole (no scrolling inside small boxes).
+function autosize(el) { el.style.height = "auto"; el.style.height = `${el.scrollHeight + 2}px`; }
+
+// ---------------------------------------------------------------- speakers
+async function loadSpeakers() {
+  try { state.speakers = (await api(`/api/jobs/${state.jobId}/speakers`)).speakers; } catch (e) { state.speakers = []; }
+  drawSpeakerVoices();
+}
+
+function voiceLabel(id) {
+  const v = state.voices.find(x => x.id === id);
+  return v ? `${v.name} (${v.engine}${v.gender ? ", " + v.gender : ""})` : id;
+}
+
+function speakerFacts(info) {
+  const d = (info && info.details) || {}, out = [];
+  if (info && info.voice_source) out.push(`source: ${info.voice_source}`);
+  if (d.match_similarity != null) out.push(`match similarity ${d.match_similarity}${d.default_voice_similarity != null ? ` (default voice ${d.default_voice_similarity})` : ""}`);
+  const c = d.clone || {};
+  if (c.similarity_evolved != null) out.push(`clone similarity ${c.similarity_evolved} vs stock ${c.similarity_stock}; CER ${c.cer_evolved ?? "?"} vs ${c.cer_stock ?? "?"}`);
+  else if (c.skipped) out.push(c.skipped);
+  else if (c.reason && c.voice_source === "matched") out.push(`clone not kept: ${c.reason}`);
+  if (d.dub_similarity != null) out.push(`dub similarity ${d.dub_similarity}`);
+  if (info && info.profile) out.push(`profile: ${info.profile}`);
+  return out;
+}
+
 function drawSpeakerVoices() {
+  if (!state.segments) return;
   const lang = state.job && state.job.target_language;
   const voices = state.voices.filter(v => !lang || v.language === lang);
   const speakers = [...new Set(state.segments.map(s => s.speaker))];
   $("#speaker-voices").innerHTML = speakers.map((sp, n) => {
     const current = (state.segments.find(s => s.speaker === sp && s.voice) || {}).voice || "";
-    return `<div><label for="spk-${n}">Voice of speaker ${esc(sp)}</label><select id="spk-${n}" data-speaker="${esc(sp)}">
-      <option value="">Automatic</option>${voices.map(v => `<option value="${esc(v.id)}" ${v.id === current ? "selected" : ""}>${esc(v.name)} (${esc(v.engine)}${v.gender ? ", " + esc(v.gender) : ""})</option>`).join("")}</select></div>`;
+    const info = (state.speakers || []).find(x => x.speaker === sp);
+    const lines = state.segments.filter(s => s.speaker === sp);
+    const evolved = current.startsWith("kokoro-evolved:");
+    return `<article class="speaker-card" data-speaker="${esc(sp)}" aria-labelledby="spk-name-${n}">
+      <h4 id="spk-name-${n}"><span class="swatch" style="--hue:${hue(sp)}"></span>${esc(sp)} <span class="muted small">· ${lines.length} line${lines.length === 1 ? "" : "s"}${info && info.seconds ? ` · ${info.seconds.toFixed(1)} s of speech` : ""}</span></h4>
+      <p class="voice-now">Voice in use: <strong>${esc(current ? voiceLabel(current) : "automatic")}</strong>
+        ${evolved ? `<span class="badge clone">clone</span>` : current ? `<span class="badge">stock</span>` : ""}
+        ${current ? `<button type="button" data-act="preview" aria-label="Preview the voice of ${esc(sp)}">▶ Preview</button>` : ""}</p>
+      <p class="muted small facts">${speakerFacts(info).map(esc).join(" · ")}</p>
+      <label for="spk-${n}">Voice of speaker ${esc(sp)}</label><select id="spk-${n}" data-speaker="${esc(sp)}">
+      <option value="">Automatic</option>${voices.map(v => `<option value="${esc(v.id)}" ${v.id === current ? "selected" : ""}>${esc(v.name)} (${esc(v.engine)}${v.gender ? ", " + esc(v.gender) : ""})</option>`).join("")}</select>
+      <div class="actions">
+        <button type="button" data-act="match">Match again</button>
+        <button type="button" data-act="clone">Clone this voice</button>
+        <button type="button" data-act="profile">Save as profile</button>
+      </div>
+      <div class="clone-progress" hidden><progress max="100" value="0" aria-label="Cloning the voice of ${esc(sp)}"></progress><p class="small" aria-live="polite"></p></div>
+    </article>`;
   }).join("");
+}
+
+function hue(speaker) { let h = 0; for (const c of String(speaker)) h = (h * 31 + c.charCodeAt(0)) % 360; return (h * 7 + 200) % 360; }
+
+function firstLineText(sp) { const s = state.segments.find(x => x.speaker === sp && (x.translation || "").trim()); return s ? s.translation : ""; }
+
+function playUrl(url) { const a = $("#line-audio"); a.src = url; a.play().catch(e => showError(`Cannot play: ${e.message}`)); }
+
+async function speakerAction(btn) {
+  const card = btn.closest(".speaker-card"), sp = card.dataset.speaker, act = btn.dataset.act;
+  showError("");
+  if (act === "preview") {
+    const voice = (state.segments.find(s => s.speaker === sp && s.voice) || {}).voice;
+    playUrl(`/api/voices/preview?voice=${encodeURIComponent(voice)}&text=${encodeURIComponent(firstLineText(sp))}${tokenQuery("&")}`);
+  } else if (act === "match") {
+    btn.disabled = true;
+    try {
+      const r = await api(`/api/jobs/${state.jobId}/speakers/${encodeURIComponent(sp)}/match`, { method: "POST" });
+      await reloadLinesKeepingPlace();
+      $("#render-note").textContent = `${sp} matched to ${r.voice} (similarity ${r.similarity}). Re-render to hear it.`;
+    } catch (e) { showError(`Could not match ${sp} again: ${e.message}`); }
+    btn.disabled = false;
+  } else if (act === "profile") {
+    const info = (state.speakers || []).find(x => x.speaker === sp) || {};
+    const name = prompt(`Save ${sp} as a voice profile named:`, info.profile || `${(state.job.input_name || "speaker").replace(/\.[^.]+$/, "")} ${sp}`);
+    if (!name) return;
+    try {
+      await api(`/api/jobs/${state.jobId}/speakers/${encodeURIComponent(sp)}/profile`, { method: "POST", json: { name } });
+      $("#render-note").textContent = `${sp} saved as profile “${name}”. Manage it on the Voices page.`;
+      loadSpeakers();
+    } catch (e) { showError(`Could not save the profile: ${e.message}`); }
+  } else if (act === "clone") cloneSpeaker(card, sp, btn);
+}
+
+async function cloneSpeaker(card, sp, btn) {
+  const box = $(".clone-progress", card), bar = $("progress", box), note = $("p", box);
+  btn.disabled = true; box.hidden = false; bar.value = 0; note.textContent = "Starting the voice search…";
+  let message = "";
+  try {
+    const job = await api("/api/voices/clone", { method: "POST", json: { job_id: state.jobId, speaker: sp, language: state.job.target_language } });
+    const done = await followJob(job.id, e => { bar.value = e.percent; note.textContent = e.message || ""; });
+    if (done.status !== "done") throw new Error(done.error ? done.error.message : `the clone job ended ${done.status}`);
+    const { profiles } = await api("/api/profiles");
+    const prof = profiles.find(p => p.name === job.profile), v = prof && prof.voices[job.language];
+    if (v && v.source === "evolved") {
+      state.voices = (await api("/api/voices")).voices; fillVoiceList();
+      await pinSpeakerVoice(sp, v.voice);
+      message = `Cloned into profile “${job.profile}”: similarity ${v.clone.similarity_evolved} (stock voice ${v.clone.similarity_stock}). Re-render to hear it.`;
+      $("#render-note").textContent = `Voice of ${sp} changed. Re-render to hear it.`;
+    } else message = `No evolved voice beat the stock one (${(v && v.voice) || "?"} kept).`;
+    await loadSpeakers();
+  } catch (e) { showError(`Could not clone ${sp}'s voice: ${e.message}`); }
+  const again = document.querySelector(`.speaker-card[data-speaker="${CSS.escape(sp)}"]`);
+  if (again) { const b = $(".clone-progress", again); b.hidden = !message; $("progress", b).value = 100; $("p", b).textContent = message;
+    $("button[data-act=clone]", again).disabled = false; }
+}
+
+// Resolves with the job once it has finished; onEvent gets each progress event.
+function followJob(id, onEvent) {
+  return new Promise(resolve => {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${proto}://${location.host}/api/jobs/${id}/events${tokenQuery()}`);
+    ws.onmessage = ev => onEvent(JSON.parse(ev.data));
+    ws.onclose = () => api(`/api/jobs/${id}`).then(resolve).catch(e => resolve({ status: "failed", error: { message: e.message } }));
+  });
+}
+
+async function pinSpeakerVoice(sp, voice) {
+  for (const seg of state.segments.filter(s => s.speaker === sp))
+    state.segments[seg.index] = await api(`/api/jobs/${state.jobId}/segments/${seg.index}`, { method: "PATCH", json: { voice } });
+  await reloadLinesKeepingPlace();
+}
+
+async function reloadLinesKeepingPlace() { const y = window.scrollY; await loadSegments(); window.scrollTo(0, y); }
+
+function fillVoiceList() { $("#voice-list").innerHTML = state.voices.map(x => `<option value="${esc(x.id)}">`).join(""); }
+
+// ---------------------------------------------------------------- timeline
+async function drawWaveTimeline() {
+  const segs = state.segments, box = $("#wave-timeline");
+  if (!segs || !segs.length) { box.innerHTML = ""; return; }
+  const speakers = [...new Set(segs.map(s => s.speaker))];
+  const end = Math.max(...segs.map(s => Math.max(s.end, s.dub_end || 0)));
+  const waves = await Promise.all(["original", "dubbed"].map(t => api(`/api/jobs/${state.jobId}/waveform?track=${t}&points=600`).catch(() => null)));
+  const dur = Math.max(end, ...waves.filter(Boolean).map(w => w.duration)) || 1;
+  const pct = t => `${(100 * t / dur).toFixed(3)}%`;
+  const block = (s, start, stop, kind) => `<button type="button" class="tl-line" data-i="${s.index}" data-kind="${kind}" style="left:${pct(start)};width:${pct(Math.max(stop - start, 0.05))};--hue:${hue(s.speaker)}"
+      title="${esc(`${s.index + 1}. ${s.speaker} ${fmtTime(start)}–${fmtTime(stop)}: ${kind === "original" ? s.text : s.translation || ""}`)}"
+      aria-label="${esc(`Play ${kind === "original" ? "the original of" : "the dub of"} line ${s.index + 1} (${s.speaker})`)}">${s.index + 1}</button>`;
+  const wave = (w, label) => `<div class="tl-row tl-wave"><span class="tl-label">${label}</span><div class="tl-track">${w
+    ? `<svg viewBox="0 0 ${w.peaks.length} 100" preserveAspectRatio="none" role="img" aria-label="${label} sound"><path d="${wavePath(w.peaks)}"/></svg>`
+    : `<span class="muted small">no ${label.toLowerCase()} sound yet</span>`}</div></div>`;
+  box.innerHTML = wave(waves[0], "Original")
+    + speakers.map(sp => `<div class="tl-row"><span class="tl-label">${esc(sp)}</span><div class="tl-track">${segs.filter(s => s.speaker === sp).map(s => block(s, s.start, s.end, "original")).join("")}</div></div>`).join("")
+    + wave(waves[1], "Dubbed")
+    + `<div class="tl-row"><span class="tl-label">Dub</span><div class="tl-track">${segs.filter(s => s.audio).map(s => block(s, s.dub_start ?? s.start, s.dub_end ?? s.end, "dubbed")).join("")}</div></div>`
+    + `<div class="tl-axis" aria-hidden="true"><span>0:00</span><span>${fmtTime(dur / 2)}</span><span>${fmtTime(dur)}</span></div>`;
+}
+
+function wavePath(peaks) {
+  const top = peaks.map((p, i) => `${i},${(50 - 48 * p).toFixed(1)}`), bottom = peaks.map((p, i) => `${i},${(50 + 48 * p).toFixed(1)}`).reverse();
+  return `M${top.join("L")}L${bottom.join("L")}Z`;
+}
+
+function timelineClick(btn) {
+  const i = +btn.dataset.i, row = document.querySelector(`#seg-table tr[data-i="${i}"]`);
+  document.querySelectorAll("#seg-table tr.playing, .tl-line.playing").forEach(el => el.classList.remove("playing"));
+  btn.classList.add("playing");
+  if (row) { row.classList.add("playing"); row.scrollIntoView({ block: "nearest" }); }
+  const seg = state.segments[i];
+  if (btn.dataset.kind === "dubbed" && seg.audio) playUrl(fileUrl(seg.audio) + `${tokenQuery() ? "&" : "?"}v=${Date.now()}`);
+  else if (row) playLine($("button[data-play=original]", row));
 }
 
 async function setSpeakerVoice(sel) {
@@ -275,6 +433,10 @@ async function loadFiles(job) {
 function setupJobPage() {
   $("#seg-table").addEventListener("focusout", e => { if (e.target.dataset && e.target.dataset.field) saveField(e.target); });
   $("#speaker-voices").addEventListener("change", e => { if (e.target.dataset.speaker) setSpeakerVoice(e.target); });
+  $("#speaker-voices").addEventListener("click", e => { const b = e.target.closest("button[data-act]"); if (b) speakerAction(b); });
+  $("#wave-timeline").addEventListener("click", e => { const b = e.target.closest("button.tl-line"); if (b) timelineClick(b); });
+  $("#seg-table").addEventListener("input", e => { if (e.target.tagName === "TEXTAREA") autosize(e.target); });
+  window.addEventListener("resize", () => document.querySelectorAll("#seg-table textarea").forEach(autosize));
   $("#seg-table").addEventListener("click", e => { const b = e.target.closest("button[data-play]"); if (b) playLine(b); });
   document.querySelectorAll("input[name=track]").forEach(r => r.addEventListener("change", () => showPlayer(state.job)));
   $("#cancel-btn").addEventListener("click", async () => {

@@ -73,7 +73,7 @@ class CloneSettings:
     budget_s: float = 60.0  # wall clock for the whole clone, checks on held-out text included
     max_syntheses: int | None = None  # a hard cap (tests, benches: reproducible on a busy machine)
     seed: int = 0
-    stock_candidates: int = 3  # best stock voices spoken in stage 1
+    stock_candidates: int = 4  # best stock voices (by the cached d-vector) spoken in stage 1
     blend_voices: int = 4  # stock voices whose directions the search may blend in
     timbre_components: int = 10
     prosody_components: int = 6
@@ -82,7 +82,13 @@ class CloneSettings:
     bound: float = 2.5
     pitch_weight: float = 0.35  # score lost per octave of pitch difference (beyond 1 semitone)
     match_pitch: bool = True  # move each candidate's pitch to the speaker's before speaking it
-    equalize: bool = True  # give each candidate the speaker's long-term spectrum (an EQ curve)
+    # Score = d-vector similarity - envelope_weight * (cepstral distance / the matched voice's) - pitch
+    # term: an ensemble, because a search on the d-vector alone games it (shared/MODELS.md).
+    envelope_weight: float = 0.25
+    equalize: bool = False  # also give each candidate an EQ curve toward the speaker's long-term spectrum
+    # The d-vector is scored over a few perturbed copies of the probe audio (level, spectral tilt):
+    # a search can exploit one embedder's quirks, not ones that hold across such small changes.
+    views: tuple[tuple[float, float], ...] = ((0.0, 0.0), (0.0, 1.5), (0.0, -1.5))  # (gain dB, tilt dB/octave)
     max_pitch_shift_st: float = 5.0  # never move a voice's pitch further than this (semitones)
     finalists: int = 2  # best search candidates checked on held-out text
 

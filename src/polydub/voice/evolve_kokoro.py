@@ -13,7 +13,15 @@ from polydub.audio import Audio
 from polydub.speakers.embedding import SpeakerEmbedder, cosine
 from polydub.speakers.matching import median_pitch
 from polydub.voice.base import Voice
-from polydub.voice.equalize import equalize, long_term_spectrum, match_curve, match_level, speech_rms
+from polydub.voice.equalize import (
+    BAND_CENTRES,
+    equalize,
+    long_term_spectrum,
+    match_curve,
+    match_level,
+    mean_cepstrum,
+    speech_rms,
+)
 from polydub.voice.evolve import (
     HALF,
     MAX_CER_INCREASE,
@@ -78,7 +86,7 @@ class _Candidate:
     similarity: float
     pitch: float | None
     label: str
-    eq: np.ndarray  # the candidate's own EQ curve toward the speaker (zeros when equalizing is off)
+    eq: np.ndarray | None  # the candidate's own EQ curve toward the speaker (None when equalizing is off)
     stock: bool = False  # a stock voice as it is: never accepted as a clone
 
 
@@ -136,6 +144,8 @@ class _Run:
         self.target_pitch = median_pitch(speech)
         self.target_rms = speech_rms(speech)
         self.target_spectrum = long_term_spectrum(speech)
+        self.target_cepstrum = mean_cepstrum(speech)
+        self.envelope_ref: float | None = None  # the first (matched) stock voice's cepstral distance
         self.speech_seconds = speech.duration
         self.search_texts, self.check_texts = PROBES[language]
         self.stock_voices = self._stock_pool(stock)
@@ -198,19 +208,32 @@ class _Run:
         audio = match_level(audio, self.target_rms)
         return equalize(audio, eq) if eq is not None else audio
 
-    def similarity(self, audio: Audio, eq: np.ndarray | None) -> float:
-        return cosine(self.target, self.owner.embedder.embed(self.heard(audio, eq)))
+    def similarity(self, audio: Audio, eq: np.ndarray | None, views=((0.0, 0.0),)) -> float:
+        heard = self.heard(audio, eq)
+        sims = []
+        for gain_db, tilt in views:
+            view = heard
+            if tilt:
+                view = equalize(view, [tilt * math.log2(c / 1000.0) for c in BAND_CENTRES])
+            if gain_db:
+                view = Audio(view.samples * np.float32(10 ** (gain_db / 20)), view.rate)
+            sims.append(cosine(self.target, self.owner.embedder.embed(view)))
+        return float(np.mean(sims))
 
     def score(self, audio: Audio) -> tuple[float, float, float | None, np.ndarray]:
-        eq = np.zeros(len(self.target_spectrum))
+        eq = None
         if self.settings.equalize:
             eq = match_curve(long_term_spectrum(audio), self.target_spectrum)
-        similarity = self.similarity(audio, eq)
+        similarity = self.similarity(audio, eq, self.settings.views)
         pitch = median_pitch(audio)
         penalty = 0.0
         if pitch and self.target_pitch:
             semitones = abs(12.0 * math.log2(pitch / self.target_pitch))
             penalty = self.settings.pitch_weight * max(0.0, semitones - 1.0) / 12.0
+        if self.settings.envelope_weight:
+            distance = float(np.linalg.norm(mean_cepstrum(match_level(audio, self.target_rms)) - self.target_cepstrum))
+            self.envelope_ref = self.envelope_ref or max(distance, 1e-3)
+            penalty += self.settings.envelope_weight * distance / self.envelope_ref
         return similarity - penalty, similarity, pitch, eq
 
     def evaluate(self, style: np.ndarray, label: str, stock: bool = False) -> _Candidate:
@@ -244,12 +267,14 @@ class _Run:
             if seen and not self.budget_left(self._check_reserve()):
                 break
             seen.append(self.evaluate(stock[vid], vid, stock=True))
+        ranked = [c.label for c in sorted(seen, key=lambda c: -c.score)]  # by the whole score, not the cache
         for k in (2, 3):
-            if len(order) >= k and self.budget_left(self._check_reserve()):
-                blend = np.mean([stock[v] for v in order[:k]], axis=0)
-                seen.append(self.evaluate(blend, f"blend of {k}"))
+            if len(ranked) >= k and self.budget_left(self._check_reserve()):
+                blend = np.mean([stock[v] for v in ranked[:k]], axis=0)
+                seen.append(self.evaluate(blend, f"blend of {', '.join(ranked[:k])}"))
         best = max(seen, key=lambda c: c.score)
-        directions = [stock[v] - best.style for v in order[: s.blend_voices] if not np.allclose(stock[v], best.style)]
+        near = ranked + [v for v in order if v not in ranked]
+        directions = [stock[v] - best.style for v in near[: s.blend_voices] if not np.allclose(stock[v], best.style)]
         directions = [d * 0.25 for d in directions] + space.directions
         generations = self._cma(best.style, directions, space, seen)
         return self._finish(seen, order[0], generations, space)
@@ -345,7 +370,7 @@ class _Run:
                 reasons.append(f"{cand.label}: CER {cer:.3f} vs stock {result.cer_stock:.3f}")
                 continue
             result.style, result.accepted = cand.style.astype(np.float32), True
-            result.eq_db = [float(g) for g in cand.eq]
+            result.eq_db = [float(g) for g in cand.eq] if cand.eq is not None else []
             result.similarity_evolved, result.cer_evolved, result.pitch_evolved = similarity, cer, median_pitch(check)
             result.reason = f"{cand.label}: closer than the stock voice on held-out text"
             break

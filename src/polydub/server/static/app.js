@@ -218,7 +218,9 @@ async function loadSpeakers() {
 
 function voiceLabel(id) {
   const v = state.voices.find(x => x.id === id);
-  return v ? `${v.name} (${v.engine}${v.gender ? ", " + v.gender : ""})` : id;
+  if (v) return `${v.name} (${v.engine}${v.gender ? ", " + v.gender : ""})`;
+  const [engine, name] = id.includes(":") ? id.split(/:(.*)/s) : ["", id];
+  return engine ? `${name} (${engine})` : id;  // e.g. a stock timbre speaking another language
 }
 
 function speakerFacts(info) {
@@ -251,7 +253,7 @@ function drawSpeakerVoices() {
         ${current ? `<button type="button" data-act="preview" aria-label="Preview the voice of ${esc(sp)}">▶ Preview</button>` : ""}</p>
       <p class="muted small facts">${speakerFacts(info).map(esc).join(" · ")}</p>
       <label for="spk-${n}">Voice of speaker ${esc(sp)}</label><select id="spk-${n}" data-speaker="${esc(sp)}">
-      <option value="">Automatic</option>${voices.map(v => `<option value="${esc(v.id)}" ${v.id === current ? "selected" : ""}>${esc(v.name)} (${esc(v.engine)}${v.gender ? ", " + esc(v.gender) : ""})</option>`).join("")}</select>
+      <option value="">Automatic</option>${current && !voices.some(v => v.id === current) ? `<option value="${esc(current)}" selected>${esc(voiceLabel(current))}</option>` : ""}${voices.map(v => `<option value="${esc(v.id)}" ${v.id === current ? "selected" : ""}>${esc(v.name)} (${esc(v.engine)}${v.gender ? ", " + esc(v.gender) : ""})</option>`).join("")}</select>
       <div class="actions">
         <button type="button" data-act="match">Match again</button>
         <button type="button" data-act="clone">Clone this voice</button>
@@ -262,7 +264,13 @@ function drawSpeakerVoices() {
   }).join("");
 }
 
-function hue(speaker) { let h = 0; for (const c of String(speaker)) h = (h * 31 + c.charCodeAt(0)) % 360; return (h * 7 + 200) % 360; }
+// One clearly different colour per speaker, in order of appearance.
+const HUES = [212, 28, 140, 300, 55, 175, 0, 255];
+function hue(speaker) {
+  const order = state.segments ? [...new Set(state.segments.map(s => s.speaker))] : [];
+  const i = order.indexOf(speaker);
+  return HUES[(i < 0 ? 0 : i) % HUES.length];
+}
 
 function firstLineText(sp) { const s = state.segments.find(x => x.speaker === sp && (x.translation || "").trim()); return s ? s.translation : ""; }
 

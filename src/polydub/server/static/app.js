@@ -1,30 +1,12 @@
 "use strict";
 // polydub studio: plain JS, no build step. Talks to API v1 of the same server.
-const $ = (s, el = document) => el.querySelector(s);
+// Shared helpers ($, esc, api, tokenQuery, showError, followJob, auth) are in studio.js.
 const STAGES = ["media", "transcribe", "speakers", "translate", "synthesize", "mix", "render", "done"];
 const STAGE_NAMES = { media: "Read media", transcribe: "Transcribe", speakers: "Speakers", translate: "Translate",
   synthesize: "Voices", timing: "Timing", mix: "Mix", render: "Render", done: "Done" };
-const state = { token: localStorage.getItem("polydub-token") || "", ws: null, jobId: null, job: null,
-  jobsTimer: null, voices: [], languages: null };
+const state = { ws: null, jobId: null, job: null, jobsTimer: null, voices: [], languages: null };
 
-function tokenQuery(sep = "?") { return state.token ? `${sep}token=${encodeURIComponent(state.token)}` : ""; }
-function showError(msg) { const a = $("#alert"); a.textContent = msg; a.hidden = !msg; }
-function esc(s) { return String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
 function fmtTime(t) { const m = Math.floor(t / 60), s = (t % 60).toFixed(1).padStart(4, "0"); return `${m}:${s}`; }
-
-async function api(path, opts = {}) {
-  const headers = Object.assign({}, opts.headers || {});
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.json); }
-  let res;
-  try { res = await fetch(path, Object.assign({}, opts, { headers })); }
-  catch (e) { throw new Error("The server cannot be reached. Is `polydub serve` still running?"); }
-  if (res.status === 401) { $("#token-box").hidden = false; throw new Error("This server needs an API token; enter it above."); }
-  if (res.status === 204) return null;
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body.error ? body.error.message : `Request failed (HTTP ${res.status})`);
-  return body;
-}
 
 // ---------------------------------------------------------------- routing
 function route() {
@@ -97,7 +79,7 @@ function setupUpload() {
     fd.append("file", file);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/jobs");
-    if (state.token) xhr.setRequestHeader("Authorization", `Bearer ${state.token}`);
+    if (auth.token) xhr.setRequestHeader("Authorization", `Bearer ${auth.token}`);
     $("#upload-wrap").hidden = false; $("#start-btn").disabled = true;
     xhr.upload.onprogress = ev => { if (ev.lengthComputable) { const p = Math.round(100 * ev.loaded / ev.total);
       $("#upload-bar").value = p; $("#upload-pct").textContent = `${p}%`; } };
@@ -172,7 +154,7 @@ function renderJob(job) {
   else if (job.status !== "done" && !active && job.output) { loadFiles(job); }
 }
 
-function fileUrl(name, download) { return `/api/jobs/${state.jobId}/files/${name.split("/").map(encodeURIComponent).join("/")}${tokenQuery()}${download ? (state.token ? "&" : "?") + "download=true" : ""}`; }
+function fileUrl(name, download) { return `/api/jobs/${state.jobId}/files/${name.split("/").map(encodeURIComponent).join("/")}${tokenQuery()}${download ? (auth.token ? "&" : "?") + "download=true" : ""}`; }
 
 function showPlayer(job) {
   $("#player-panel").hidden = false;
@@ -325,16 +307,6 @@ async function cloneSpeaker(card, sp, btn) {
     $("button[data-act=clone]", again).disabled = false; }
 }
 
-// Resolves with the job once it has finished; onEvent gets each progress event.
-function followJob(id, onEvent) {
-  return new Promise(resolve => {
-    const proto = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${proto}://${location.host}/api/jobs/${id}/events${tokenQuery()}`);
-    ws.onmessage = ev => onEvent(JSON.parse(ev.data));
-    ws.onclose = () => api(`/api/jobs/${id}`).then(resolve).catch(e => resolve({ status: "failed", error: { message: e.message } }));
-  });
-}
-
 async function pinSpeakerVoice(sp, voice) {
   for (const seg of state.segments.filter(s => s.speaker === sp))
     state.segments[seg.index] = await api(`/api/jobs/${state.jobId}/segments/${seg.index}`, { method: "PATCH", json: { voice } });
@@ -457,8 +429,8 @@ function setupJobPage() {
     try { showError(""); $("#render-note").textContent = "Re-rendering…"; $("#render-btn").disabled = true;
       state.timeline = {}; renderJob(await api(`/api/jobs/${state.jobId}/render`, { method: "POST" })); connectEvents(state.jobId);
     } catch (e) { $("#render-btn").disabled = false; $("#render-note").textContent = ""; showError(`Re-render refused: ${e.message}`); } });
-  $("#token-form").addEventListener("submit", e => { e.preventDefault(); state.token = $("#token-input").value.trim();
-    localStorage.setItem("polydub-token", state.token); $("#token-box").hidden = true; state.languages = null; route(); });
+  $("#token-form").addEventListener("submit", e => { e.preventDefault(); setToken($("#token-input").value.trim());
+    $("#token-box").hidden = true; state.languages = null; route(); });
 }
 
 window.addEventListener("hashchange", route);

@@ -1,30 +1,12 @@
 "use strict";
 // polydub studio, Voices page: profiles (enrol from a file or the microphone, rename, delete), the voice each
 // profile speaks per language, previews, and cloning a voice with live progress. Plain JS, API v1.
-const $ = (s, el = document) => el.querySelector(s);
-const V = { token: localStorage.getItem("polydub-token") || "", voices: [], profiles: [], cloneLanguages: [],
-  recorder: null, recording: null };
+// Shared helpers ($, esc, api, tokenQuery, showError, followJob, auth) are in studio.js.
+const V = { voices: [], profiles: [], cloneLanguages: [], recorder: null, recording: null };
 
-function esc(s) { return String(s ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
-function tokenQuery(sep = "?") { return V.token ? `${sep}token=${encodeURIComponent(V.token)}` : ""; }
-function showError(msg) { const a = $("#alert"); a.textContent = msg; a.hidden = !msg; }
 const LANG_NAMES = { en: "English", es: "Spanish", fr: "French", it: "Italian", pt: "Portuguese", hi: "Hindi",
   ja: "Japanese", de: "German", ru: "Russian", zh: "Chinese" };
 const langName = c => LANG_NAMES[c] || c;
-
-async function api(path, opts = {}) {
-  const headers = Object.assign({}, opts.headers || {});
-  if (V.token) headers.Authorization = `Bearer ${V.token}`;
-  if (opts.json !== undefined) { headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(opts.json); }
-  let res;
-  try { res = await fetch(path, Object.assign({}, opts, { headers })); }
-  catch (e) { throw new Error("The server cannot be reached. Is `polydub serve` still running?"); }
-  if (res.status === 401) { $("#token-box").hidden = false; throw new Error("This server needs an API token; enter it above."); }
-  if (res.status === 204) return null;
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body.error ? body.error.message : `Request failed (HTTP ${res.status})`);
-  return body;
-}
 
 // ---------------------------------------------------------------- profiles
 async function load() {
@@ -121,12 +103,7 @@ async function clone(card, name, lang, budget) {
   let message;
   try {
     const job = await api("/api/voices/clone", { method: "POST", json: { profile: name, language: lang, budget_s: budget } });
-    const done = await new Promise(resolve => {
-      const proto = location.protocol === "https:" ? "wss" : "ws";
-      const ws = new WebSocket(`${proto}://${location.host}/api/jobs/${job.id}/events${tokenQuery()}`);
-      ws.onmessage = ev => { const e = JSON.parse(ev.data); bar.value = e.percent; note.textContent = e.message || ""; };
-      ws.onclose = () => api(`/api/jobs/${job.id}`).then(resolve).catch(e => resolve({ status: "failed", error: { message: e.message } }));
-    });
+    const done = await followJob(job.id, e => { bar.value = e.percent; note.textContent = e.message || ""; });
     if (done.status !== "done") throw new Error(done.error ? done.error.message : `the clone ended ${done.status}`);
     await load();
     const v = (V.profiles.find(p => p.name === name) || { voices: {} }).voices[lang];
@@ -184,7 +161,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#rec-btn").addEventListener("click", toggleRecording);
   $("#profiles").addEventListener("click", e => { const b = e.target.closest("button[data-act]"); if (b) act(b); });
   $("#profiles").addEventListener("change", e => { if (e.target.dataset.role === "lang") fillVoiceSelect(e.target.closest(".profile-card")); });
-  $("#token-form").addEventListener("submit", e => { e.preventDefault(); V.token = $("#token-input").value.trim();
-    localStorage.setItem("polydub-token", V.token); $("#token-box").hidden = true; load(); });
+  $("#token-form").addEventListener("submit", e => { e.preventDefault(); setToken($("#token-input").value.trim());
+    $("#token-box").hidden = true; load(); });
   load();
 });

@@ -113,7 +113,7 @@ def test_real_errors_and_describe(real: VoiceRegistry) -> None:
     with pytest.raises(PolydubError, match="not found"):
         real.get_voice("kokoro:zz_nobody")
     rows = real.describe()
-    assert [r["name"] for r in rows] == ["kokoro", "piper", "rhvoice", "mbrola", "festival", "espeak"]
+    assert [r["name"] for r in rows] == ["kokoro", "piper", "rhvoice", "mbrola", "festival", "espeak", "kokoro-evolved"]
     for row in rows:
         assert set(row) >= {"name", "available", "languages", "voices", "native_rate", "cloning", "licence"}
         assert row["licence"]

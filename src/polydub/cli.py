@@ -91,6 +91,13 @@ def _summary(report: dict) -> None:
                       f"{info.get('lines_untouched')} untouched; lip_follow {lips.get('lip_follow')} "
                       f"(untouched video {lips.get('lip_follow_floor')}), PSNR outside the face "
                       f"{lips.get('untouched_psnr')} dB")
+    for spk, info in (report.get("speakers") or {}).items():
+        clone = info.get("clone") if isinstance(info, dict) else None
+        if clone and clone.get("similarity_evolved") is not None:
+            how = "reused from profile" if clone.get("reused") else f"{clone.get('syntheses')} syntheses, " \
+                                                                   f"{clone.get('search_seconds')} s"
+            console.print(f"  [dim]clone {spk}:[/dim] {info.get('voice')} similarity {clone['similarity_evolved']} "
+                          f"(stock {clone.get('similarity_stock')}), {how}")
     for warning in report.get("warnings", []):
         console.print(f"  [yellow]warning:[/yellow] {warning}")
 
@@ -113,6 +120,9 @@ def dub(
     adapt_voices: bool = typer.Option(False, "--adapt-voices",
                                       help="adapt matched voices towards each speaker (pitch, formants)"),
     no_quality: bool = typer.Option(False, "--no-quality", help="skip the per-line quality checks and repairs"),
+    clone_voices: bool = typer.Option(False, "--clone-voices",
+                                      help="evolve a voice like each speaker's (kept in their profile)"),
+    clone_budget: str = typer.Option("60s", "--clone-budget", help="voice search time per speaker, e.g. 60s, 2m"),
     min_tempo: float = typer.Option(0.85, help="slowest allowed speech rate"),
     max_tempo: float = typer.Option(1.25, help="fastest allowed speech rate"),
     lipsync: bool = typer.Option(False, "--lipsync", help="re-animate the speakers' mouths to follow the dub"),
@@ -123,6 +133,7 @@ def dub(
                                          help="use no engine or weights licensed for non-commercial use only"),
 ) -> None:
     """Dub a video or audio file into another language."""
+    from polydub.cli_voices import parse_budget
     from polydub.pipeline import DubOptions
     from polydub.pipeline import dub as run_dub
 
@@ -137,6 +148,7 @@ def dub(
                          separation=not no_separation, original_voice_db=original_voice_db,
                          min_tempo=min_tempo, max_tempo=max_tempo, adapt_voices=adapt_voices,
                          quality_checks=not no_quality, commercial_safe=commercial_safe,
+                         clone_voices=clone_voices, clone_budget_s=parse_budget(clone_budget),
                          lipsync=lipsync or lipsync_model is not None,
                          lipsync_model=str(lipsync_model) if lipsync_model else None)
     with _progress_bar() as bar:

@@ -59,6 +59,10 @@ def installed(lang: str | None = typer.Option(None, "--lang", help="only voices 
         licence = voice_licence(v, registry.installed_engine(v.engine))
         if is_non_commercial(v):
             licence = f"NON-COMMERCIAL: {licence}"
+        if v.extra.get("evolved"):
+            clone = v.extra.get("clone") or {}
+            licence = (f"evolved for profile {v.extra.get('profile')}: similarity {clone.get('similarity_evolved')} "
+                       f"(stock {clone.get('similarity_stock')}); {licence}")
         if is_explicit_only(v):
             licence += " (only when asked for by id)"
         table.add_row(v.id, v.language, v.gender or "", str(v.quality), licence[:110])
@@ -84,8 +88,15 @@ def show(name: str) -> None:
     out.print(f"[bold]{p.name}[/bold]  embedder={p.embedder}  embeddings={len(p.embeddings)}")
     for sample in p.samples:
         out.print(f"  sample: {sample}")
+    evolved = {e.language: e for e in _store().evolved(p.name)}
     for lang, vid in sorted(p.voices.items()):
-        out.print(f"  voice[{lang}]: {vid}")
+        note = ""
+        if lang in evolved and vid == evolved[lang].voice_id:
+            info = evolved[lang].info
+            note = (f"  (evolved: similarity {info.get('similarity_evolved')} vs stock {info.get('stock_voice')} "
+                    f"{info.get('similarity_stock')}, CER {info.get('cer_evolved')}, "
+                    f"{info.get('syntheses')} syntheses in {info.get('search_seconds')} s)")
+        out.print(f"  voice[{lang}]: {vid}{note}")
     if p.adaptation:
         out.print(f"  adaptation: {p.adaptation}")
 
@@ -98,7 +109,10 @@ def add(name: str, samples: list[Path] = typer.Argument(..., help="recordings of
         emb, embedder, secs = speech_embedding(sample)
         embs.append(emb)
         seconds += secs
-    _store().add(name, embs, samples=samples, embedder=embedder)
+    try:
+        _store().add(name, embs, samples=samples, embedder=embedder)
+    except ValueError as exc:
+        raise PolydubError(str(exc), "choose another profile name") from None
     out.print(f"[green]profile {name}[/green]: {len(samples)} sample(s), {seconds:.1f} s of speech")
 
 
@@ -107,17 +121,73 @@ def rename(old: str, new: str) -> None:
     """Rename a profile."""
     store = _store()
     _need(store, old)
-    store.rename(old, new)
+    try:
+        store.rename(old, new)
+    except ValueError as exc:
+        raise PolydubError(str(exc), "choose another name") from None
     out.print(f"renamed {old} → {new}")
 
 
 @voices_app.command("rm")
-def remove(name: str) -> None:
-    """Delete a profile and its samples."""
+def remove(name: str, lang: str | None = typer.Option(
+        None, "--lang", help="delete only the voice evolved for this language, keep the profile")) -> None:
+    """Delete a profile with its samples and evolved voices (or one evolved voice with --lang)."""
     store = _store()
     _need(store, name)
+    if lang:
+        if not store.remove_evolved(name, lang):
+            raise PolydubError(f"profile '{name}' has no evolved voice for {lang!r}", "see `polydub voices show`")
+        out.print(f"removed the evolved {lang} voice of {name}")
+        return
     store.remove(name)
     out.print(f"removed {name}")
+
+
+def parse_budget(text: str) -> float:
+    """'90', '90s', '2m', '1m30s' -> seconds."""
+    import re
+
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*", text or "")
+    if not match or not (match[1] or match[2]):
+        raise PolydubError(f"cannot read the budget {text!r}", "give seconds or minutes, e.g. 60s, 90, 2m")
+    seconds = float(match[1] or 0) * 60 + float(match[2] or 0)
+    if seconds < 5:
+        raise PolydubError(f"a budget of {seconds:g} s is too short to search a voice", "give at least 5s")
+    return seconds
+
+
+@voices_app.command("clone")
+def clone(name: str, samples: list[Path] = typer.Argument(None, help="recordings of this person (default: the "
+                                                               "profile's own samples)"),
+          lang: str = typer.Option(..., "--lang", help="language the cloned voice will speak"),
+          budget: str = typer.Option("60s", "--budget", help="search time, e.g. 60s, 2m (more: closer voice)"),
+          steps: int | None = typer.Option(None, "--steps", help="stop after this many syntheses (reproducible)"),
+          seed: int = typer.Option(0, "--seed", help="random seed of the search")) -> None:
+    """Evolve a voice that sounds like this person, kept in their profile for every later dub."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    from polydub.languages import normalize_language
+    from polydub.pipeline.cloning import clone_profile
+    from polydub.voice.evolve import CloneSettings
+
+    settings = CloneSettings(budget_s=parse_budget(budget), max_syntheses=steps, seed=seed)
+    with Progress(TextColumn("[bold]cloning"), BarColumn(), TaskProgressColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task("", total=100)
+        outcome = clone_profile(name, normalize_language(lang), samples or None, settings,
+                                progress=lambda f, m: bar.update(task, completed=100 * f, description=m[:70]))
+    info = outcome.info
+    for warning in info.get("warnings") or []:
+        out.print(f"[yellow]warning:[/yellow] {warning}")
+    out.print(f"similarity to {name} on held-out sentences (d-vector): stock {info.get('stock_voice')} "
+              f"{info.get('similarity_stock')}, evolved {info.get('similarity_evolved')}; CER stock "
+              f"{info.get('cer_stock')}, evolved {info.get('cer_evolved')}; {info.get('syntheses')} syntheses, "
+              f"{info.get('search_seconds')} s")
+    if outcome.voice_source == "evolved" and not outcome.reused and info.get("accepted"):
+        out.print(f"[green]{name}[/green] speaks {outcome.language} with {outcome.voice}")
+    else:
+        out.print(f"[yellow]no evolved voice beat the stock one[/yellow] ({info.get('reason')}); "
+                  f"{name} speaks {outcome.language} with {outcome.voice}")
 
 
 @voices_app.command("set")

@@ -17,6 +17,7 @@ from pathlib import Path
 from polydub.errors import EngineNotInstalledError, JobCancelledError
 
 BACKGROUND_FILE = "background.wav"
+VOICE_FILE = "voice16k.wav"  # the separated speech at 16 kHz: what voice cloning listens to
 
 
 @dataclass
@@ -68,6 +69,9 @@ class BackgroundSeparation:
                                            f"instead ({exc.hint})")
         if not (self._cached and self._path.exists()):
             separator.separate_file(self._original, self._path, progress=self._progress)
+        voice = self._path.with_name(VOICE_FILE)
+        if not (self._cached and voice.exists()):
+            write_voice_track(self._original, self._path, voice)
         self.fraction = 1.0
         return Separated(self._path, separator.name)
 
@@ -81,3 +85,29 @@ class BackgroundSeparation:
             raise self._error
         assert self._result is not None
         return self._result
+
+
+def write_voice_track(original_wav: Path, background_wav: Path, out: Path, block_s: float = 10.0) -> Path:
+    """The separated speech (original minus background), mono at 16 kHz: what voice cloning listens
+    to. Block by block, like the separation, so a long input never sits in memory."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
+    tmp = out.with_name(out.name + ".part")
+    with sf.SoundFile(original_wav) as orig, sf.SoundFile(background_wav) as back:
+        block = max(1, int(block_s * orig.samplerate))
+        stream = soxr.ResampleStream(orig.samplerate, 16000, 1, dtype="float32")
+        with sf.SoundFile(tmp, "w", samplerate=16000, channels=1, subtype="FLOAT", format="WAV") as dst:
+            while True:
+                a = orig.read(block, dtype="float32", always_2d=True)
+                last = len(a) < block
+                b = back.read(len(a), dtype="float32", always_2d=True)
+                if len(b) < len(a):  # a background a few samples short: the rest is speech
+                    b = np.pad(b, ((0, len(a) - len(b)), (0, 0)))
+                speech = (a - b[:, :a.shape[1]]).mean(axis=1) if len(a) else np.zeros(0, np.float32)
+                dst.write(stream.resample_chunk(np.ascontiguousarray(speech, dtype=np.float32), last=last))
+                if last:
+                    break
+    tmp.replace(out)
+    return out

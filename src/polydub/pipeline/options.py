@@ -35,6 +35,10 @@ class DubOptions:
     # Lip-sync: re-animate the on-screen speakers' mouths to follow the dub (stage "lips").
     lipsync: bool = False
     lipsync_model: str | None = None  # a Wav2Lip-compatible .onnx (or .pth with torch): the user's weights
+    # Voice cloning (issue 12): each speaker with enough speech gets a Kokoro voice evolved toward
+    # them, kept in their profile; `clone_budget_s` bounds each speaker's search (wall clock).
+    clone_voices: bool = False
+    clone_budget_s: float = 60.0
 
 
 @dataclass

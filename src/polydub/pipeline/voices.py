@@ -105,6 +105,10 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
                     "default_voice_similarity": round(pick.default_similarity, 3),
                     "match_ranking": pick.ranking})
         project.engines["speaker_embedder"] = embedder.name
+        if opts.clone_voices:
+            from polydub.pipeline.cloning import clone_speakers
+
+            clone_speakers(dubber, project, chosen, embs, store, registry)
     else:
         pool = sorted(registry.voices(language=tgt, engine=default.engine),
                       key=lambda v: (-v.quality, v.id != default.id, v.id))
@@ -123,6 +127,8 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
         chosen[spk] = _after_voice_change(project.speakers[spk], chosen[spk], registry)
     for spk, voice in chosen.items():
         project.speakers[spk].update({"voice": voice.id, "voice_language": tgt, "engine": voice.engine})
+        if voice.extra.get("evolved"):  # a profile's evolved voice, found now or in an earlier dub
+            project.speakers[spk]["voice_source"] = "evolved"
     return chosen
 
 

@@ -10,7 +10,16 @@ from fastapi.staticfiles import StaticFiles
 
 import polydub
 from polydub import telemetry
-from polydub.server import compat, compat_live, routes_live, routes_meta, routes_metrics, routes_v1
+from polydub.server import (
+    compat,
+    compat_live,
+    routes_live,
+    routes_meta,
+    routes_metrics,
+    routes_speakers,
+    routes_v1,
+    routes_voices,
+)
 from polydub.server.errors import install_error_handlers
 from polydub.server.live_hub import LiveHub
 from polydub.server.retention import RetentionLoop
@@ -75,6 +84,8 @@ def create_app(settings: Settings | None = None, runner=None) -> FastAPI:
     app.include_router(routes_meta.router)
     app.include_router(routes_v1.router)
     app.include_router(routes_v1.ws_router)
+    app.include_router(routes_voices.router)
+    app.include_router(routes_speakers.router)
     app.include_router(compat.router)
     app.include_router(compat.ws_router)
     app.include_router(routes_live.router)

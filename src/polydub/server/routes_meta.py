@@ -135,7 +135,7 @@ async def health(request: Request):
     service = request.app.state.service
     runtime = await run_in_threadpool(_runtime, service)
     langs = await run_in_threadpool(_cached, "languages", _languages)
-    voices = await run_in_threadpool(_cached, "voices", _voices)
+    voices = await run_in_threadpool(_cached, _voices_key(), _voices)
     engines = {"translation": sorted({e for t in langs.target for e in t.get("engines", [])}),
                "tts": sorted({str(v.get("engine")) for v in voices.voices if v.get("engine")})}
     celery = runtime["runner"] == "celery"
@@ -160,10 +160,21 @@ async def languages() -> Languages:
     return await run_in_threadpool(_cached, "languages", _languages)
 
 
-@router.get("/voices", response_model=Voices, summary="Installed TTS voices and saved voice profiles")
+def _voices_key() -> str:
+    """Evolved voices come and go with the profiles database: its change time is part of the key."""
+    from polydub.paths import profiles_db
+
+    try:
+        return f"voices:{profiles_db().stat().st_mtime_ns}"
+    except OSError:
+        return "voices"
+
+
+@router.get("/voices", response_model=Voices, summary="Installed TTS voices (evolved ones included) and saved "
+                                                     "voice profiles")
 async def voices(request: Request) -> Voices:
     from polydub.server.routes_live import profile_summaries
 
-    listed = await run_in_threadpool(_cached, "voices", _voices)
+    listed = await run_in_threadpool(_cached, _voices_key(), _voices)
     profiles = await run_in_threadpool(profile_summaries, request.app.state.live.engines)
     return listed.model_copy(update={"profiles": profiles})

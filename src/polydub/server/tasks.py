@@ -27,6 +27,7 @@ from collections.abc import Callable
 TASKS: dict[str, str] = {
     "dub": "polydub.server.worker:pipeline_dub",
     "render": "polydub.server.worker:pipeline_rerender",  # re-render after edits in the studio
+    "clone": "polydub.server.worker:pipeline_clone",  # evolve a Kokoro voice for a speaker profile
 }
 
 

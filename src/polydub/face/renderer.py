@@ -56,6 +56,9 @@ class RenderResult:
 class MouthRenderer:
     """Renders mouth poses onto one face (one `FaceModel`); keep one per face track."""
 
+    # Below this inner-lip gap (face heights) the frame's own mouth is too shut to lend its inside.
+    OWN_INTERIOR_MIN_GAP = 0.012
+
     def __init__(self, model: FaceModel, guard: bool = True) -> None:
         self.model = model
         self.guard = guard
@@ -151,7 +154,7 @@ class MouthRenderer:
     def _interior(self, image, landmarks, frame, source_gap, target_gap, upper, lower, region) -> np.ndarray:
         """Interior pixels for the target opening over `region` (float BGR)."""
         own_weight = float(np.clip((source_gap / max(target_gap, 1e-4) - 0.35) / 0.4, 0, 1)
-                           * np.clip((source_gap - 0.012) / 0.015, 0, 1))
+                           * np.clip((source_gap - self.OWN_INTERIOR_MIN_GAP) / 0.015, 0, 1))
         current = lip_colour(image, landmarks)
         parts, weights = [], []
         if own_weight > 0:

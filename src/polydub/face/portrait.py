@@ -1,0 +1,288 @@
+"""A still portrait brought to life: one photo + speech -> a talking-head video.
+
+`Portrait.load` reads any photo Pillow can (JPG, PNG, WebP, palette images; the format is sniffed
+from the data, never the file name), finds the face with MediaPipe's face mesh and frames it: a
+square crop around the face (512 px by default, the size talking-head tools use) or the whole
+picture. `PortraitAnimator` drives every frame from the speech with the lip-sync stage's mouth
+driver and renderer (with a painted mouth interior, `oral.py`), paints blinks (`eyelids.py`) and
+moves the head a little (`head.py`); `render_video` encodes H.264 + AAC at 25 fps.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from polydub.audio import Audio
+from polydub.errors import InputMediaError, JobCancelledError, OutputError
+from polydub.face.driver import MouthCurves, MouthDriver, Phone
+from polydub.face.eyelids import Eyelids, blink_curve, blink_starts
+from polydub.face.head import HeadPose, HeadWarp, plan_head
+from polydub.face.interior import lip_colour
+from polydub.face.landmarks import CHIN, FOREHEAD
+from polydub.face.model import FaceModel, MouthPose
+from polydub.face.oral import painted_interior
+from polydub.face.renderer import MouthRenderer, RenderResult
+from polydub.face.tracking import detect_landmarks
+
+FRAMINGS = ("crop", "full")
+MAX_SOURCE_SIDE = 2048  # larger photos are scaled down before anything else
+MAX_FULL_SIDE = 1280  # `--frame full` output, long side
+CROP_PER_FACE = 2.0  # crop side in face heights (forehead to chin)
+MIN_FACE_PX = 40
+POSE_STEP = 1 / 48  # mouth poses this close render identically (and are rendered once)
+
+
+@dataclass
+class Portrait:
+    """The framed picture the animation is drawn on, and the face's 478 landmarks in it."""
+
+    image: np.ndarray  # BGR, output size
+    landmarks: np.ndarray  # (478, 2) pixels in `image`
+    faces: int  # faces found in the photo
+    face: int  # which one speaks (1 = the largest)
+    source_size: tuple[int, int]  # (width, height) of the photo as read
+    box: tuple[int, int, int, int]  # the framed region of the photo (x0, y0, x1, y1), source pixels
+
+    @classmethod
+    def load(cls, path: str | Path, framing: str = "crop", size: int = 512, face: int | None = None) -> Portrait:
+        image = read_image(path)
+        return cls.from_image(image, Path(path).name, framing, size, face)
+
+    @classmethod
+    def from_image(cls, image: np.ndarray, name: str = "the photo", framing: str = "crop", size: int = 512,
+                   face: int | None = None) -> Portrait:
+        if framing not in FRAMINGS:
+            raise InputMediaError(f"unknown framing {framing!r}", f"use one of: {', '.join(FRAMINGS)}")
+        faces = detect_landmarks(image, max_faces=8)
+        faces = [lm for lm in faces if float(np.ptp(lm[:, 1])) >= MIN_FACE_PX]
+        if not faces:
+            raise InputMediaError(f"no face found in {name}",
+                                  "use a photo with one clearly visible face, looking roughly at the camera, "
+                                  f"at least {MIN_FACE_PX} px tall")
+        if face is None and len(faces) > 1:
+            raise InputMediaError(f"{len(faces)} faces found in {name}",
+                                  f"choose who speaks with --face N (1 = the largest, up to {len(faces)})")
+        index = (face or 1) - 1
+        if not 0 <= index < len(faces):
+            raise InputMediaError(f"--face {face}: {name} has {len(faces)} face(s)", f"use 1..{len(faces)}")
+        landmarks = faces[index].astype(np.float64)
+        h, w = image.shape[:2]
+        if framing == "full":
+            scale = min(1.0, MAX_FULL_SIDE / max(w, h))
+            out_w, out_h = max(2, int(w * scale) // 2 * 2), max(2, int(h * scale) // 2 * 2)
+            box = (0, 0, w, h)
+        else:
+            height = float(np.linalg.norm(landmarks[CHIN] - landmarks[FOREHEAD]))
+            side = min(CROP_PER_FACE * height / 0.82, w, h)  # the mesh's forehead point is below the hairline
+            cx = float(landmarks[:, 0].mean())
+            cy = float((landmarks[FOREHEAD][1] + landmarks[CHIN][1]) / 2 - 0.04 * side)
+            x0 = int(round(np.clip(cx - side / 2, 0, w - side)))
+            y0 = int(round(np.clip(cy - side / 2, 0, h - side)))
+            box = (x0, y0, x0 + int(side), y0 + int(side))
+            out_w = out_h = size
+        x0, y0, x1, y1 = box
+        sx, sy = out_w / (x1 - x0), out_h / (y1 - y0)
+        interp = cv2.INTER_AREA if sx < 1 else cv2.INTER_CUBIC
+        framed = cv2.resize(image[y0:y1, x0:x1], (out_w, out_h), interpolation=interp)
+        landmarks = (landmarks - [x0, y0]) * [sx, sy]
+        return cls(image=np.ascontiguousarray(framed), landmarks=landmarks, faces=len(faces), face=index + 1,
+                   source_size=(w, h), box=box)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """BGR pixels of a photo (format sniffed from its bytes; transparency over white)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputMediaError(f"photo not found: {path}", "check the path")
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("RGBA", "LA", "P", "PA"):
+                img = img.convert("RGBA")
+                white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(white, img)
+            rgb = np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputMediaError(f"{path.name} is not a readable image ({exc.__class__.__name__})",
+                              "use a JPG, PNG or WebP photo") from None
+    h, w = rgb.shape[:2]
+    if max(w, h) > MAX_SOURCE_SIDE:
+        scale = MAX_SOURCE_SIDE / max(w, h)
+        rgb = cv2.resize(rgb, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+class PortraitMouth(MouthRenderer):
+    """The lip-sync renderer with a painted interior: a photo has no open frames to borrow from, and
+    its own mouth is used only when it is clearly open in the photo."""
+
+    OWN_INTERIOR_MIN_GAP = 0.035
+
+    def _fallback(self, image: np.ndarray, landmarks: np.ndarray, half_width: float):
+        if self._procedural is None:
+            h, w = image.shape[:2]
+            cheek = np.round(landmarks[[205, 425, 50, 280]]).astype(int)
+            skin = np.mean([image[min(max(y, 0), h - 1), min(max(x, 0), w - 1)] for x, y in cheek], axis=0)
+            self._procedural = painted_interior(lip_colour(image, landmarks), skin, half_width)
+        return self._procedural
+
+
+@dataclass
+class AnimationOptions:
+    fps: int = 25
+    blinks: bool = True
+    head_motion: bool = True
+    idle: bool = True  # keep the head gently moving in pauses
+    seed: int = 0  # the same seed gives the same blinks and head motion
+
+
+@dataclass
+class AnimationStats:
+    frames: int = 0
+    fps: int = 25
+    duration: float = 0.0
+    blinks: int = 0
+    nods: int = 0
+    render_s: float = 0.0  # animation only (no speech synthesis, no encoding)
+    encode_s: float = 0.0
+    mouth_renders: int = 0  # distinct mouth poses rendered (the rest came from the cache)
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"frames": self.frames, "fps": self.fps, "duration": round(self.duration, 3), "blinks": self.blinks,
+                "nods": self.nods, "render_s": round(self.render_s, 3), "encode_s": round(self.encode_s, 3),
+                "animation_fps": round(self.frames / self.render_s, 1) if self.render_s else None,
+                "mouth_renders": self.mouth_renders, **self.extra}
+
+
+class PortraitAnimator:
+    """Frames of one portrait speaking (see module doc). One per portrait; not thread-safe."""
+
+    def __init__(self, portrait: Portrait, options: AnimationOptions | None = None) -> None:
+        self.portrait = portrait
+        self.options = options or AnimationOptions()
+        self.mouth = PortraitMouth(FaceModel.from_landmarks(portrait.landmarks[None]))
+        self.eyelids = Eyelids(portrait.image, portrait.landmarks)
+        self.head = HeadWarp(portrait.image.shape, portrait.landmarks)
+        self.driver = MouthDriver()
+        self._cache: dict[tuple, RenderResult] = {}
+
+    def frame_times(self, duration: float) -> np.ndarray:
+        n = max(1, int(np.ceil(duration * self.options.fps - 1e-6)))
+        return np.arange(n) / self.options.fps
+
+    def plan(self, speech: Audio, phones: list[Phone] | None = None) -> tuple[MouthCurves, np.ndarray, HeadPose, int]:
+        """(mouth curves, eye closure per frame, head pose, blink count) for `speech`."""
+        times = self.frame_times(speech.duration)
+        rng = np.random.default_rng(self.options.seed)
+        curves = self.driver.drive(speech, times, phones)
+        starts = blink_starts(speech.duration, rng) if self.options.blinks and self.eyelids.lids else []
+        eyes = blink_curve(times, starts)
+        if self.options.head_motion:
+            head = plan_head(times, curves.loudness, curves.speaking, rng, idle=self.options.idle)
+        else:
+            zero = np.zeros(len(times))
+            head = HeadPose(zero, zero, zero, zero, 0)
+        return curves, eyes, head, len(starts)
+
+    def _mouth(self, pose: MouthPose) -> RenderResult:
+        key = tuple(int(round(v / POSE_STEP)) for v in (pose.open, pose.spread, pose.round, pose.closure))
+        result = self._cache.get(key)
+        if result is None:
+            q = [k * POSE_STEP for k in key]
+            result = self.mouth.render(self.portrait.image, self.portrait.landmarks,
+                                       MouthPose(open=q[0], spread=q[1], round=q[2], closure=q[3]))
+            if len(self._cache) > 4000:
+                self._cache.clear()
+            self._cache[key] = result
+        return result
+
+    def frames(self, speech: Audio, phones: list[Phone] | None = None,
+               stats: AnimationStats | None = None) -> Iterator[np.ndarray]:
+        curves, eyes, head, blinks = self.plan(speech, phones)
+        if stats is not None:
+            stats.frames, stats.fps, stats.duration = len(curves), self.options.fps, speech.duration
+            stats.blinks, stats.nods = blinks, head.nods
+        base = self.portrait.image
+        for i in range(len(curves)):
+            frame = self._mouth(curves.pose(i)).apply(base)
+            if eyes[i] > 0:
+                self.eyelids.apply(frame, float(eyes[i]))
+            yield self.head.apply(frame, float(head.roll[i]), float(head.dx[i]), float(head.dy[i]), float(head.nod[i]))
+        if stats is not None:
+            stats.mouth_renders = len(self._cache)
+
+    def render_video(self, speech: Audio, out_path: str | Path, phones: list[Phone] | None = None,
+                     progress: Callable[[float], None] | None = None, cancel: threading.Event | None = None,
+                     crf: int = 20) -> AnimationStats:
+        """Write `out_path` (MP4: H.264 + AAC of `speech`); written under a temporary name, renamed
+        when complete. Cancel within a frame's time when `cancel` is set."""
+        import av
+
+        from polydub.face.video import VideoWriter
+
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        stats = AnimationStats()
+        h, w = self.portrait.image.shape[:2]
+        silent = out_path.with_name(f".{out_path.stem}.video.mp4")
+        writer = VideoWriter(silent, w, h, Fraction(1, self.options.fps), Fraction(self.options.fps), crf=crf,
+                             threads=2)
+        wav = out_path.with_name(f".{out_path.stem}.speech.wav")
+        try:
+            started = time.perf_counter()
+            encode = 0.0
+            total = max(1, len(self.frame_times(speech.duration)))
+            for i, frame in enumerate(self.frames(speech, phones, stats)):
+                if cancel is not None and cancel.is_set():
+                    raise JobCancelledError("the animation was cancelled", "start it again when you are ready")
+                t = time.perf_counter()
+                av_frame = av.VideoFrame.from_ndarray(frame, format="bgr24")
+                av_frame.pts = i
+                av_frame.time_base = Fraction(1, self.options.fps)
+                writer.write(av_frame)
+                encode += time.perf_counter() - t
+                if progress and (i % 10 == 0 or i == total - 1):
+                    progress((i + 1) / total)
+            t = time.perf_counter()
+            writer.close()
+            speech.write(wav)
+            mux_speech(silent, wav, out_path)
+            stats.encode_s = encode + time.perf_counter() - t
+            stats.render_s = time.perf_counter() - started - stats.encode_s
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            silent.unlink(missing_ok=True)
+            wav.unlink(missing_ok=True)
+        return stats
+
+
+def mux_speech(video: Path, speech_wav: Path, out_path: Path) -> Path:
+    """Video stream copied, speech encoded as AAC; temporary name until complete."""
+    from polydub.media.probe import require_tool
+
+    tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
+    cmd = [require_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", "-i", str(video), "-i", str(speech_wav),
+           "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
+           "-movflags", "+faststart", str(tmp)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"could not write {out_path.name}: {result.stderr.strip()[-300:]}",
+                          "check free disk space and that the output folder is writable")
+    os.replace(tmp, out_path)
+    return out_path

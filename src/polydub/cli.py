@@ -27,6 +27,7 @@ def _register_subcommands() -> None:
     global _registered
     if _registered:
         return
+    from polydub.cli_avatar import avatar_command, lecture_command
     from polydub.cli_lipsync import lipsync_command
     from polydub.cli_live import live_command
     from polydub.cli_voices import voices_app
@@ -41,6 +42,8 @@ def _register_subcommands() -> None:
     app.command("eval")(eval_command)
     app.command("live")(live_command)
     app.command("lipsync")(lipsync_command)
+    app.command("avatar")(avatar_command)
+    app.command("lecture")(lecture_command)
     _registered = True
 
 

@@ -40,6 +40,9 @@ MAX_FULL_SIDE = 1280  # `--frame full` output, long side
 CROP_PER_FACE = 2.0  # crop side in face heights (forehead to chin)
 MIN_FACE_PX = 40
 POSE_STEP = 1 / 48  # mouth poses this close render identically (and are rendered once)
+# A photo shows no speaking scale of its own (the lip-sync stage learns it from the video): open
+# as wide as a clear, energetic speaker, so the words read on screen.
+PORTRAIT_MAX_OPEN = 0.085  # face heights
 
 
 @dataclass
@@ -158,13 +161,15 @@ class AnimationStats:
     render_s: float = 0.0  # animation only (no speech synthesis, no encoding)
     encode_s: float = 0.0
     mouth_renders: int = 0  # distinct mouth poses rendered (the rest came from the cache)
+    blink_times: list[float] = field(default_factory=list)  # when each blink starts, seconds
     extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"frames": self.frames, "fps": self.fps, "duration": round(self.duration, 3), "blinks": self.blinks,
                 "nods": self.nods, "render_s": round(self.render_s, 3), "encode_s": round(self.encode_s, 3),
                 "animation_fps": round(self.frames / self.render_s, 1) if self.render_s else None,
-                "mouth_renders": self.mouth_renders, **self.extra}
+                "mouth_renders": self.mouth_renders, "blink_times": [round(t, 3) for t in self.blink_times],
+                **self.extra}
 
 
 class PortraitAnimator:
@@ -173,7 +178,9 @@ class PortraitAnimator:
     def __init__(self, portrait: Portrait, options: AnimationOptions | None = None) -> None:
         self.portrait = portrait
         self.options = options or AnimationOptions()
-        self.mouth = PortraitMouth(FaceModel.from_landmarks(portrait.landmarks[None]))
+        model = FaceModel.from_landmarks(portrait.landmarks[None])
+        model.max_open = PORTRAIT_MAX_OPEN
+        self.mouth = PortraitMouth(model)
         self.eyelids = Eyelids(portrait.image, portrait.landmarks)
         self.head = HeadWarp(portrait.image.shape, portrait.landmarks)
         self.driver = MouthDriver()
@@ -183,8 +190,9 @@ class PortraitAnimator:
         n = max(1, int(np.ceil(duration * self.options.fps - 1e-6)))
         return np.arange(n) / self.options.fps
 
-    def plan(self, speech: Audio, phones: list[Phone] | None = None) -> tuple[MouthCurves, np.ndarray, HeadPose, int]:
-        """(mouth curves, eye closure per frame, head pose, blink count) for `speech`."""
+    def plan(self, speech: Audio, phones: list[Phone] | None = None
+             ) -> tuple[MouthCurves, np.ndarray, HeadPose, list[float]]:
+        """(mouth curves, eye closure per frame, head pose, blink start times) for `speech`."""
         times = self.frame_times(speech.duration)
         rng = np.random.default_rng(self.options.seed)
         curves = self.driver.drive(speech, times, phones)
@@ -195,7 +203,7 @@ class PortraitAnimator:
         else:
             zero = np.zeros(len(times))
             head = HeadPose(zero, zero, zero, zero, 0)
-        return curves, eyes, head, len(starts)
+        return curves, eyes, head, starts
 
     def _mouth(self, pose: MouthPose) -> RenderResult:
         key = tuple(int(round(v / POSE_STEP)) for v in (pose.open, pose.spread, pose.round, pose.closure))
@@ -214,7 +222,7 @@ class PortraitAnimator:
         curves, eyes, head, blinks = self.plan(speech, phones)
         if stats is not None:
             stats.frames, stats.fps, stats.duration = len(curves), self.options.fps, speech.duration
-            stats.blinks, stats.nods = blinks, head.nods
+            stats.blinks, stats.blink_times, stats.nods = len(blinks), list(blinks), head.nods
         base = self.portrait.image
         for i in range(len(curves)):
             frame = self._mouth(curves.pose(i)).apply(base)

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from polydub.server.app import create_app
+from polydub.server.schema import HEAD
 from tests.servers import child_env, free_port, polydub_command, wait_port
 from tests.test_server_api import make_settings, tiny_mp4, upload, wait_status  # noqa: F401 - fixture
 
@@ -98,7 +99,7 @@ def test_rate_limit_disk_guard_cors_and_health(tmp_path, tiny_mp4):  # noqa: F81
             assert time.monotonic() < deadline, health
             time.sleep(0.2)
         assert health["status"] == "ok" and health["runner"] == "embedded" and health["broker"] is None
-        assert health["database"]["ok"] and health["database"]["revision"] == "0002"
+        assert health["database"]["ok"] and health["database"]["revision"] == HEAD
         c.app.state.settings.min_free_mb = 1e12  # a petabyte: no disk has that free
         c.app.state.service.upload_limiter.rate = 0  # (limit off, to reach the disk guard)
         jobs_before = len(c.get("/api/jobs").json()["jobs"])

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 
 from polydub.server.app import create_app
+from polydub.server.schema import HEAD
 from polydub.server.store import JobStore
 from tests import legacy_store_v1
 from tests.servers import postgres_server  # noqa: F401 - fixture
@@ -46,7 +47,7 @@ def _legacy_jobs(url: str) -> dict[str, dict]:
 def test_first_release_store_is_upgraded_in_place(url):
     before = _legacy_jobs(url)
     store = JobStore(url)  # migrates
-    assert store.revision() == "0002"
+    assert store.revision() == HEAD
     with store.engine.connect() as conn:
         tables = set(inspect(conn).get_table_names())
         columns = {c["name"] for c in inspect(conn).get_columns("jobs")}
@@ -68,7 +69,7 @@ def test_first_release_store_is_upgraded_in_place(url):
     assert store.claim(queued, 1, "w@host/2", lost_after_s=60) is None  # one runner per attempt
     store.close()
     again = JobStore(url)  # idempotent
-    assert again.revision() == "0002" and len(again.list()) == 3
+    assert again.revision() == HEAD and len(again.list()) == 3
     again.close()
 
 
@@ -100,6 +101,6 @@ def test_concurrent_first_starts_migrate_once(url):
     for t in threads:
         t.join(60)
     assert not errors and len(stores) == 4
-    assert all(s.revision() == "0002" for s in stores)
+    assert all(s.revision() == HEAD for s in stores)
     for s in stores:
         s.close()

@@ -36,9 +36,16 @@ class AvatarRequest:
 
 
 def resolve_language(text: str, request: AvatarRequest) -> str:
+    """The request's language, else Cyrillic = Russian, else the named voice's language."""
+    from polydub.errors import PolydubError
     from polydub.languages import normalize_language
 
     language = request.language or guess_language(text)
+    if not language and request.voice:
+        try:
+            language = registry_for(request).get_voice(request.voice).language
+        except PolydubError:
+            language = None
     if not language:
         raise InputMediaError("the text's language is not given", "add --lang (e.g. --lang en, --lang ru)")
     return normalize_language(language)

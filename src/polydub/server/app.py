@@ -12,7 +12,9 @@ import polydub
 from polydub import telemetry
 from polydub.server import (
     compat,
+    compat_avatar,
     compat_live,
+    routes_avatar,
     routes_live,
     routes_meta,
     routes_metrics,
@@ -20,6 +22,7 @@ from polydub.server import (
     routes_v1,
     routes_voices,
 )
+from polydub.server.avatars import AvatarService
 from polydub.server.errors import install_error_handlers
 from polydub.server.live_hub import LiveHub
 from polydub.server.retention import RetentionLoop
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None, runner=None) -> FastAPI:
     _offline_docs(app)
     app.state.settings, app.state.store, app.state.runner, app.state.service = settings, store, runner, service
     app.state.live = LiveHub(settings.max_live_sessions)
+    app.state.avatars = AvatarService(service)
     install_error_handlers(app)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -91,6 +95,8 @@ def create_app(settings: Settings | None = None, runner=None) -> FastAPI:
     app.include_router(routes_live.router)
     app.include_router(routes_live.ws_router)
     app.include_router(compat_live.ws_router)
+    app.include_router(routes_avatar.router)
+    app.include_router(compat_avatar.router)
     # the studio's static files hold no data, so they are public; the page asks for the token if needed
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="studio")
     return app
@@ -109,6 +115,7 @@ def _offline_docs(app: FastAPI) -> None:
         app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
+    @app.get("/api", include_in_schema=False)  # where the reference avatar service serves its Swagger UI
     async def docs():
         if not swagger_ui_path:
             return get_swagger_ui_html(openapi_url="/openapi.json", title="polydub API")

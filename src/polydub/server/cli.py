@@ -91,6 +91,10 @@ def serve_command(
                                                     "long (longer than the longest job)."),
     task: list[str] = typer.Option([], "--task", help="Run jobs of KIND with another function: "
                                    "KIND=module:function (repeat)."),
+    files_root: list[Path] = typer.Option([], "--files-root", help="Folder the reference lecture route "
+                                          "(POST /generate, which takes server paths) may read and write under "
+                                          "(repeat). Without it that route refuses every path."),
+    max_photo_mb: float = typer.Option(5, "--max-photo-mb", help="Largest avatar photo accepted."),
 ) -> None:
     """Start the server: studio at /, API docs at /docs, Prometheus metrics at /metrics."""
     if (ssl_certfile is None) != (ssl_keyfile is None):
@@ -102,7 +106,7 @@ def serve_command(
           upload_rate_per_min=upload_rate, upload_burst=upload_burst, keep_days=keep_days, min_free_mb=min_free_mb,
           metrics_public=metrics_public, log_format=log_format, model_idle_s=model_idle_s,
           job_lost_after_s=job_lost_after_s, visibility_timeout_s=visibility_timeout_s,
-          task_targets=_task_overrides(task))
+          task_targets=_task_overrides(task), files_roots=list(files_root), max_photo_mb=max_photo_mb)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,40 @@ class WorkerRow(Base):
     models_loaded: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class AvatarRow(Base):
+    """An uploaded portrait (migration 0003); its animations are jobs of kind "animate"."""
+
+    __tablename__ = "avatars"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    image_name: Mapped[str] = mapped_column(String(255))
+    image_path: Mapped[str] = mapped_column(Text)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    faces: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+@dataclass
+class Avatar:
+    id: str
+    name: str
+    description: str
+    image_name: str
+    image_path: str
+    width: int
+    height: int
+    faces: int
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def of(cls, row: AvatarRow) -> Avatar:
+        return cls(**{f: getattr(row, f) for f in cls.__dataclass_fields__})
+
+
 @dataclass
 class Job:
     """A detached snapshot of a job row (safe to pass between threads)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0002"
+HEAD = "0003"
 _PG_LOCK_KEY = 0x706F6C79  # "poly"
 
 

@@ -39,9 +39,15 @@ class Settings:
     max_live_sessions: int = 16  # live dubbing sessions at once (they share the loaded models)
     # Jobs that do not say otherwise use only voices licensed for commercial use (`serve --commercial-safe`).
     commercial_safe: bool = False
+    # -- avatars and lectures -------------------------------------------------------------------
+    max_photo_mb: float = 5.0  # largest avatar photo accepted
+    # Folders the reference lecture route (POST /generate, which takes server paths) may read and
+    # write under; none: that route refuses every path.
+    files_roots: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()
+        self.files_roots = [Path(p).expanduser().resolve() for p in self.files_roots]
 
     @property
     def db_url(self) -> str:

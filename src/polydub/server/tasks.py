@@ -28,6 +28,8 @@ TASKS: dict[str, str] = {
     "dub": "polydub.server.worker:pipeline_dub",
     "render": "polydub.server.worker:pipeline_rerender",  # re-render after edits in the studio
     "clone": "polydub.server.worker:pipeline_clone",  # evolve a Kokoro voice for a speaker profile
+    "animate": "polydub.server.worker_avatar:animate_avatar",  # a portrait says a text (talking avatar)
+    "lecture": "polydub.server.worker_avatar:generate_lecture",  # a lecture text -> talking-head fragments
 }
 
 

@@ -24,6 +24,7 @@ NOD_DROP = 0.016  # face heights a nod moves the head down
 NOD_S = 0.5
 NOD_MIN_GAP_S = 0.9
 PAUSE_SWAY = 0.55  # share of the sway left in pauses (idle motion)
+COARSE = 8  # pixels between the motion field's samples
 
 
 @dataclass
@@ -110,7 +111,10 @@ class HeadWarp:
         x0, x1 = int(max(0, centre[0] - reach * rx)), int(min(w, centre[0] + reach * rx))
         y0, y1 = int(max(0, centre[1] - reach * ry)), int(min(h, centre[1] + reach * ry))
         self.region = (x0, y0, x1, y1)
-        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        # The motion field is smooth: it is computed on a coarse grid and resized to the region.
+        self.size = (x1 - x0, y1 - y0)
+        gx, gy = np.meshgrid(np.linspace(x0, x1 - 1, max(2, (x1 - x0) // COARSE + 2), dtype=np.float32),
+                             np.linspace(y0, y1 - 1, max(2, (y1 - y0) // COARSE + 2), dtype=np.float32))
         r = np.sqrt(((gx - centre[0]) / rx) ** 2 + ((gy - centre[1]) / ry) ** 2)
         weight = np.clip((reach - r) / (reach - 1.0), 0.0, 1.0)
         weight = weight * weight * (3 - 2 * weight)
@@ -123,9 +127,9 @@ class HeadWarp:
         self.gx, self.gy, self.weight = gx, gy, weight.astype(np.float32)
 
     def apply(self, image: np.ndarray, roll_deg: float, dx: float, dy: float, nod: float) -> np.ndarray:
-        """The moved image (a new array; `image` is not changed)."""
+        """The moved image, in place (`image` is changed and returned)."""
         if abs(roll_deg) < 1e-4 and abs(dx) < 1e-6 and abs(dy) < 1e-6:
-            return image.copy()
+            return image
         x0, y0, x1, y1 = self.region
         a = np.deg2rad(roll_deg)
         cos, sin = np.cos(a), np.sin(a)
@@ -136,9 +140,9 @@ class HeadWarp:
         uy = self.gy - py - dy * self.face_height
         sx = cos * ux + sin * uy
         sy = (-sin * ux + cos * uy) / squash
-        map_x = self.gx + self.weight * (sx + px - self.gx)
-        map_y = self.gy + self.weight * (sy + py - self.gy)
-        out = image.copy()
-        out[y0:y1, x0:x1] = cv2.remap(image, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_REPLICATE)
-        return out
+        map_x = cv2.resize((self.gx + self.weight * (sx + px - self.gx)).astype(np.float32), self.size,
+                           interpolation=cv2.INTER_LINEAR)
+        map_y = cv2.resize((self.gy + self.weight * (sy + py - self.gy)).astype(np.float32), self.size,
+                           interpolation=cv2.INTER_LINEAR)
+        image[y0:y1, x0:x1] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return image

@@ -31,7 +31,7 @@ from polydub.face.interior import lip_colour
 from polydub.face.landmarks import CHIN, FOREHEAD
 from polydub.face.model import FaceModel, MouthPose
 from polydub.face.oral import painted_interior
-from polydub.face.renderer import MouthRenderer, RenderResult
+from polydub.face.renderer import MouthRenderer
 from polydub.face.tracking import detect_landmarks
 
 FRAMINGS = ("crop", "full")
@@ -184,7 +184,7 @@ class PortraitAnimator:
         self.eyelids = Eyelids(portrait.image, portrait.landmarks)
         self.head = HeadWarp(portrait.image.shape, portrait.landmarks)
         self.driver = MouthDriver()
-        self._cache: dict[tuple, RenderResult] = {}
+        self._cache: dict[tuple, tuple | None] = {}
 
     def frame_times(self, duration: float) -> np.ndarray:
         n = max(1, int(np.ceil(duration * self.options.fps - 1e-6)))
@@ -205,17 +205,22 @@ class PortraitAnimator:
             head = HeadPose(zero, zero, zero, zero, 0)
         return curves, eyes, head, starts
 
-    def _mouth(self, pose: MouthPose) -> RenderResult:
+    def _mouth(self, pose: MouthPose) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+        """(region, final pixels of that region) for a pose: the photo never changes under the mouth,
+        so a pose's pixels are computed once and pasted in every frame that asks for it."""
         key = tuple(int(round(v / POSE_STEP)) for v in (pose.open, pose.spread, pose.round, pose.closure))
-        result = self._cache.get(key)
-        if result is None:
+        if key not in self._cache:
             q = [k * POSE_STEP for k in key]
             result = self.mouth.render(self.portrait.image, self.portrait.landmarks,
                                        MouthPose(open=q[0], spread=q[1], round=q[2], closure=q[3]))
+            patch = None
+            if result.region is not None:
+                x0, y0, x1, y1 = result.region
+                patch = (result.region, result.apply(self.portrait.image)[y0:y1, x0:x1].copy())
             if len(self._cache) > 4000:
                 self._cache.clear()
-            self._cache[key] = result
-        return result
+            self._cache[key] = patch
+        return self._cache[key]
 
     def frames(self, speech: Audio, phones: list[Phone] | None = None,
                stats: AnimationStats | None = None) -> Iterator[np.ndarray]:
@@ -225,7 +230,11 @@ class PortraitAnimator:
             stats.blinks, stats.blink_times, stats.nods = len(blinks), list(blinks), head.nods
         base = self.portrait.image
         for i in range(len(curves)):
-            frame = self._mouth(curves.pose(i)).apply(base)
+            frame = base.copy()
+            patch = self._mouth(curves.pose(i))
+            if patch is not None:
+                (x0, y0, x1, y1), pixels = patch
+                frame[y0:y1, x0:x1] = pixels
             if eyes[i] > 0:
                 self.eyelids.apply(frame, float(eyes[i]))
             yield self.head.apply(frame, float(head.roll[i]), float(head.dx[i]), float(head.dy[i]), float(head.nod[i]))

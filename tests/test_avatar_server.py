@@ -13,7 +13,6 @@ import io
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,7 +133,8 @@ def test_generate_route_paths_result_and_cancel(tmp_path) -> None:
     with TestClient(create_app(Settings(data_dir=tmp_path / "data", files_roots=[root]))) as c:
         assert c.get("/ping").json() == {"error": False, "message": "Pong", "result": True}
         assert c.get("/generate/cancel").json()["result"] is False
-        for field, bad in (("lecture_text_path", str(outside)), ("lecture_text_path", str(root / "in/../../secret.txt")),
+        for field, bad in (("lecture_text_path", str(outside)),
+                           ("lecture_text_path", str(root / "in/../../secret.txt")),
                            ("lecture_text_path", str(root / "in" / "link.txt")), ("face_path", "/etc/passwd"),
                            ("face_path", "in/face.png"), ("generated_dir_path", str(tmp_path / "elsewhere"))):
             r = c.post("/generate", json={**body, field: bad})

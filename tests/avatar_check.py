@@ -38,7 +38,7 @@ def trace_face(checker: DlibMouth, video: str | Path, start: float = 0.0, end: f
             run = run + 1 if same else 0
             longest = max(longest, run)
         previous = gray.astype(np.int16)
-        if box is None or frame.index % 8 == 0:
+        if box is None or frame.index % 25 == 0:  # the head moves only a few pixels
             rects = checker._detect(gray)
             if rects:
                 box = max(rects, key=lambda r: r.area())

@@ -28,7 +28,8 @@ from polydub.media.decode import decode_audio
 from tests.avatar_check import blinks_seen, trace_face
 from tests.conftest import REPO, media_file
 from tests.helpers import ffprobe_json
-from tests.lipsync_check import DlibMouth, corr
+from tests.lipsync_check import corr
+from tests.test_lipsync_e2e import dlib_mouth  # noqa: F401 - the session's independent checker
 
 pytestmark = pytest.mark.slow
 
@@ -39,13 +40,6 @@ SENTENCES = {
 }
 PORTRAITS = ["st_people_0", "st_happy", "st_art_0", "st_art_6"]
 GLASSES = {"st_art_6"}  # the robot wears glasses
-
-
-@pytest.fixture(scope="session")
-def dlib_mouth() -> DlibMouth:
-    pytest.importorskip("dlib", reason="the independent checker (dlib-bin) is installed by ./setup.sh --test")
-    pytest.importorskip("face_recognition_models")
-    return DlibMouth()
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +62,7 @@ def _sheet(video: Path, out: Path) -> None:
 
 
 @pytest.mark.parametrize("name", PORTRAITS)
-def test_portrait_speaks_russian_and_spanish(name, voices, dlib_mouth, tmp_path) -> None:
+def test_portrait_speaks_russian_and_spanish(name, voices, dlib_mouth, tmp_path) -> None:  # noqa: F811
     photo = media_file(f"portrait/{name}.png")
     portrait = Portrait.load(photo)
     assert portrait.image.shape == (512, 512, 3)

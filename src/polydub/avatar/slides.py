@@ -3,12 +3,10 @@ corner, fragments joined into one MP4 with chapters and subtitles."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
-from polydub.errors import InputMediaError, OutputError
-from polydub.media.probe import require_tool
+from polydub.errors import InputMediaError
+from polydub.media.ffmpeg import ffmpeg_write
 from polydub.voice.text import SENTENCE_END
 
 SLIDE_WIDTH = 1280
@@ -66,13 +64,6 @@ def load_slides(source: str | Path, count: int, folder: Path) -> list[Path]:
     return out
 
 
-def _run(cmd: list[str], out_path: Path) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-    if result.returncode != 0:
-        raise OutputError(f"could not write {out_path.name}: {result.stderr.strip()[-300:]}",
-                          "check free disk space and that the output folder is writable")
-
-
 def compose_fragment(head_video: Path, slide: Path, out_path: Path) -> Path:
     """The slide filling the frame and the talking head in its lower right corner."""
     from PIL import Image
@@ -81,15 +72,12 @@ def compose_fragment(head_video: Path, slide: Path, out_path: Path) -> Path:
         width, height = img.size
     head = int(width * HEAD_SHARE) // 2 * 2
     margin = int(width * MARGIN)
-    tmp = out_path.with_name(f".{out_path.stem}.partial.mp4")
     graph = (f"[1:v]scale={head}:{head},pad={head + 4}:{head + 4}:2:2:white[h];"
              f"[0:v][h]overlay=W-w-{margin}:H-h-{margin}:shortest=1,format=yuv420p[v]")
-    _run([require_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", "-loop", "1", "-framerate", "25",
-          "-i", str(slide), "-i", str(head_video), "-filter_complex", graph, "-map", "[v]", "-map", "1:a:0",
-          "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-tune", "stillimage", "-r", "25",
-          "-c:a", "copy", "-shortest", str(tmp)], out_path)
-    os.replace(tmp, out_path)
-    return out_path
+    return ffmpeg_write(["-loop", "1", "-framerate", "25", "-i", str(slide), "-i", str(head_video),
+                         "-filter_complex", graph, "-map", "[v]", "-map", "1:a:0", "-c:v", "libx264",
+                         "-preset", "veryfast", "-crf", "23", "-tune", "stillimage", "-r", "25", "-c:a", "copy",
+                         "-shortest"], out_path)
 
 
 def _srt_time(seconds: float) -> str:
@@ -133,22 +121,16 @@ def join_videos(videos: list[Path], out_path: Path, chapters: list[tuple[float, 
         clean = clean.replace("\n", " ")
         lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={int(a * 1000)}", f"END={int(b * 1000)}", f"title={clean}"]
     meta.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp = out_path.with_name(f".{out_path.stem}.partial.mp4")
-    cmd = [require_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
-           "-i", str(meta)]
+    cmd = ["-f", "concat", "-safe", "0", "-i", str(listing), "-i", str(meta)]
     if subtitles is not None:
         cmd += ["-i", str(subtitles)]
     cmd += ["-map", "0:v:0", "-map", "0:a:0"]
     if subtitles is not None:
         tag = ISO639_2.get(language, language)
         cmd += ["-map", "2:s:0", "-c:s", "mov_text", "-metadata:s:s:0", f"language={tag}"]
-    cmd += ["-map_metadata", "1", "-map_chapters", "1", "-c:v", "copy", "-c:a", "copy",
-            "-movflags", "+faststart", str(tmp)]
+    cmd += ["-map_metadata", "1", "-map_chapters", "1", "-c:v", "copy", "-c:a", "copy", "-movflags", "+faststart"]
     try:
-        _run(cmd, out_path)
-        os.replace(tmp, out_path)
+        return ffmpeg_write(cmd, out_path)
     finally:
         listing.unlink(missing_ok=True)
         meta.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
-    return out_path

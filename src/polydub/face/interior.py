@@ -44,6 +44,19 @@ def lip_colour(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return pixels.mean(axis=0) if len(pixels) else np.array([90.0, 90.0, 160.0])
 
 
+def painting_canvas(half_width: float, gap: float, scale: float, w: int, h: int):
+    """For painting an interior: (its face frame, upper and lower inner lip contours as half
+    ellipses `gap` apart, and the face coordinates x, y of every pixel of a w x h image)."""
+    frame = FaceFrame(origin=np.array([w / 2, h / 2]), x_axis=np.array([1.0, 0.0]), y_axis=np.array([0.0, 1.0]),
+                      height=scale)
+    xs = np.linspace(-half_width, half_width, 11)
+    profile = np.sqrt(np.clip(1 - (xs / half_width) ** 2, 0, 1))
+    upper = np.stack([xs, -gap / 2 * profile], axis=1)
+    lower = np.stack([xs, gap / 2 * profile], axis=1)
+    gx, gy = np.meshgrid((np.arange(w) - w / 2) / scale, (np.arange(h) - h / 2) / scale)
+    return frame, upper, lower, gx, gy
+
+
 @dataclass
 class InteriorSource:
     """An open mouth to take interior pixels from: image, its face frame, inner contours in face
@@ -72,15 +85,8 @@ class InteriorSource:
         """A believable, deliberately soft mouth interior for a face never seen open."""
         scale = 600.0  # pixels per face height
         gap = 0.1
-        w = int(2.8 * half_width * scale) | 1
-        h = int(0.16 * scale) | 1
-        frame = FaceFrame(origin=np.array([w / 2, h / 2]), x_axis=np.array([1.0, 0.0]),
-                          y_axis=np.array([0.0, 1.0]), height=scale)
-        xs = np.linspace(-half_width, half_width, 11)
-        profile = np.sqrt(np.clip(1 - (xs / half_width) ** 2, 0, 1))
-        upper = np.stack([xs, -gap / 2 * profile], axis=1)
-        lower = np.stack([xs, gap / 2 * profile], axis=1)
-        gx, gy = np.meshgrid((np.arange(w) - w / 2) / scale, (np.arange(h) - h / 2) / scale)
+        w, h = int(2.8 * half_width * scale) | 1, int(0.16 * scale) | 1
+        frame, upper, lower, gx, gy = painting_canvas(half_width, gap, scale, w, h)
         s = np.clip(np.abs(gx) / half_width, 0, 1)
         top = contour_y(upper, gx)
         bottom = contour_y(lower, gx)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from polydub.face.interior import InteriorSource
-from polydub.face.landmarks import FaceFrame, contour_y
+from polydub.face.interior import InteriorSource, painting_canvas
+from polydub.face.landmarks import contour_y
 
 SCALE = 600.0  # pixels per face height in the painted source
 GAP = 0.1  # face heights between the painted lips: more than any speaking opening
@@ -45,13 +45,7 @@ def painted_interior(lips_bgr: np.ndarray, skin_bgr: np.ndarray, half_width: flo
     (`half_width`: half the inner mouth width, face heights)."""
     w = int(2.8 * half_width * SCALE) | 1
     h = int((GAP + 0.06) * SCALE) | 1
-    frame = FaceFrame(origin=np.array([w / 2, h / 2]), x_axis=np.array([1.0, 0.0]), y_axis=np.array([0.0, 1.0]),
-                      height=SCALE)
-    xs = np.linspace(-half_width, half_width, 11)
-    profile = np.sqrt(np.clip(1 - (xs / half_width) ** 2, 0, 1))
-    upper = np.stack([xs, -GAP / 2 * profile], axis=1)
-    lower = np.stack([xs, GAP / 2 * profile], axis=1)
-    gx, gy = np.meshgrid((np.arange(w) - w / 2) / SCALE, (np.arange(h) - h / 2) / SCALE)
+    frame, upper, lower, gx, gy = painting_canvas(half_width, GAP, SCALE, w, h)
     s = np.clip(np.abs(gx) / half_width, 0.0, 1.5)
     top, bottom = contour_y(upper, gx), contour_y(lower, gx)
     lips = np.asarray(lips_bgr, dtype=np.float32)

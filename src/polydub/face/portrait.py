@@ -10,8 +10,6 @@ moves the head a little (`head.py`); `render_video` encodes H.264 + AAC at 25 fp
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +21,7 @@ import cv2
 import numpy as np
 
 from polydub.audio import Audio
-from polydub.errors import InputMediaError, JobCancelledError, OutputError
+from polydub.errors import InputMediaError, JobCancelledError
 from polydub.face.driver import MouthCurves, MouthDriver, Phone
 from polydub.face.eyelids import Eyelids, blink_curve, blink_starts
 from polydub.face.head import HeadPose, HeadWarp, plan_head
@@ -290,16 +288,7 @@ class PortraitAnimator:
 
 def mux_speech(video: Path, speech_wav: Path, out_path: Path) -> Path:
     """Video stream copied, speech encoded as AAC; temporary name until complete."""
-    from polydub.media.probe import require_tool
+    from polydub.media.ffmpeg import ffmpeg_write
 
-    tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
-    cmd = [require_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", "-i", str(video), "-i", str(speech_wav),
-           "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
-           "-movflags", "+faststart", str(tmp)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-    if result.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"could not write {out_path.name}: {result.stderr.strip()[-300:]}",
-                          "check free disk space and that the output folder is writable")
-    os.replace(tmp, out_path)
-    return out_path
+    return ffmpeg_write(["-i", str(video), "-i", str(speech_wav), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+                         "-c:a", "aac", "-b:a", "160k", "-movflags", "+faststart"], out_path)

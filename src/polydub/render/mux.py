@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
-from polydub.errors import OutputError
-from polydub.media.probe import require_tool
+from polydub.media.ffmpeg import ffmpeg_write
 from polydub.project import MediaInfo
 
 # ISO 639-2 tags for the audio track metadata.
@@ -37,10 +34,8 @@ def mux(media: MediaInfo, dub_wav: Path, out_path: Path, target_language: str,
         source_language: str | None = None, keep_original: bool = False, video_path: Path | None = None) -> Path:
     """Write to a temporary name first, then rename, so a failed run never leaves a plausible output.
     `video_path`: a re-encoded video stream (lip-sync) to use instead of the input's."""
-    ffmpeg = require_tool("ffmpeg")
     codec, codec_args = AUDIO_CODECS.get(out_path.suffix.lower(), ("aac", ["-b:a", "192k"]))
-    tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
-    cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(dub_wav)]
+    cmd = ["-i", str(dub_wav)]
     if media.has_video:
         cmd += ["-i", media.path]
         if video_path is not None:
@@ -65,11 +60,4 @@ def mux(media: MediaInfo, dub_wav: Path, out_path: Path, target_language: str,
         cmd += ["-metadata:s:a:1", f"language={tag}", "-disposition:a:1", "0"]
     if out_path.suffix.lower() in (".mp4", ".mov", ".m4a", ".m4v"):
         cmd += ["-movflags", "+faststart"]
-    cmd += [str(tmp)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-    if result.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"could not write {out_path.name}: {result.stderr.strip()[-300:]}",
-                          "check free disk space and that the output folder is writable")
-    os.replace(tmp, out_path)
-    return out_path
+    return ffmpeg_write(cmd, out_path)

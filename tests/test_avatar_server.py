@@ -155,7 +155,7 @@ def test_generate_route_paths_result_and_cancel(tmp_path) -> None:
             **body, "lecture_text_path": str(long_text), "generated_dir_path": str(root / "out2")})))
         thread.start()
         deadline = time.monotonic() + 120
-        while not (root / "out2" / "video_fragment_7_0_1.mp4").exists() and time.monotonic() < deadline:
+        while not (root / "out2" / "audio_fragment_7_0.wav").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         asked = time.monotonic()
         cancelled = c.get("/generate/cancel").json()

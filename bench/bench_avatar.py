@@ -33,9 +33,9 @@ SENTENCES = [
 
 
 def text_for(seconds: float) -> str:
-    """About `seconds` of speech (RHVoice reads ~14 characters a second)."""
+    """About `seconds` of speech (RHVoice reads ~17 characters a second)."""
     out, i = [], 0
-    while sum(len(s) for s in out) < seconds * 14:
+    while sum(len(s) for s in out) < seconds * 17:
         out.append(SENTENCES[i % len(SENTENCES)])
         i += 1
     return " ".join(out)

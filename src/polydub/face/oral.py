@@ -53,15 +53,15 @@ def painted_interior(lips_bgr: np.ndarray, skin_bgr: np.ndarray, half_width: flo
     light = float(np.clip(np.dot(skin, [0.114, 0.587, 0.299]) / 185.0, 0.55, 1.15))
     # The cavity: dark, reddish, darkest in the middle of the opening and towards the corners.
     mid = np.clip(1.0 - np.abs(gy) / (GAP / 2), 0.0, 1.0)
-    cavity = (lips * 0.16 + np.array([3, 3, 8], np.float32))[None, None, :] * (
-        1.0 - 0.45 * mid[..., None]) * (1.0 - 0.4 * np.clip(s, 0, 1)[..., None] ** 2)
+    cavity = (lips * 0.24 + np.array([4, 4, 10], np.float32))[None, None, :] * (
+        1.0 - 0.35 * mid[..., None]) * (1.0 - 0.45 * np.clip(s, 0, 1)[..., None] ** 2)
     image = cavity.astype(np.float32)
     # The tongue: low, behind the lower teeth, lit from the front at its top.
-    tongue_c = bottom - 0.014
-    tongue_r = ((gx / (0.62 * half_width)) ** 2 + ((gy - tongue_c) / 0.026) ** 2)
+    tongue_c = bottom - 0.012
+    tongue_r = ((gx / (0.66 * half_width)) ** 2 + ((gy - tongue_c) / 0.03) ** 2)
     tongue = np.clip((1.0 - tongue_r) / 0.15, 0.0, 1.0) * (gy > tongue_c - 0.03)
-    tongue_col = (0.55 * lips + 0.45 * np.array([95, 105, 185], np.float32)) * 0.62 * light
-    highlight = np.exp(-((gx / (0.3 * half_width)) ** 2 + ((gy - (tongue_c - 0.016)) / 0.007) ** 2))
+    tongue_col = (0.55 * lips + 0.45 * np.array([100, 110, 200], np.float32)) * 0.82 * light
+    highlight = np.exp(-((gx / (0.32 * half_width)) ** 2 + ((gy - (tongue_c - 0.018)) / 0.008) ** 2))
     rim = (tongue_r * (tongue_r < 1))[..., None]  # darker towards the tongue's edge
     tongue_px = tongue_col[None, None, :] * (0.75 + 0.45 * highlight[..., None] - 0.25 * rim)
     image = image * (1 - tongue[..., None]) + tongue_px * tongue[..., None]

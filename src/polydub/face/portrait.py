@@ -95,9 +95,33 @@ class Portrait:
         sx, sy = out_w / (x1 - x0), out_h / (y1 - y0)
         interp = cv2.INTER_AREA if sx < 1 else cv2.INTER_CUBIC
         framed = cv2.resize(image[y0:y1, x0:x1], (out_w, out_h), interpolation=interp)
-        landmarks = (landmarks - [x0, y0]) * [sx, sy]
+        landmarks = separate_lips((landmarks - [x0, y0]) * [sx, sy])
         return cls(image=np.ascontiguousarray(framed), landmarks=landmarks, faces=len(faces), face=index + 1,
                    source_size=(w, h), box=box)
+
+
+MIN_SEAM = 0.003  # face heights between the inner lip contours of a closed mouth
+
+
+def separate_lips(landmarks: np.ndarray) -> np.ndarray:
+    """Inner lip contours that touch or cross (a shut mouth in a photo; the detector may put the
+    lower one a fraction of a pixel above the upper one) moved a hair apart around their middle
+    line: the renderer tells the lips apart by which side of that line a point is on, and a crossed
+    pair would move both inner contours with the jaw (the mouth would open as a stretched lip). The
+    mouth corners stay: both contours meet there."""
+    from polydub.face.landmarks import LIPS_INNER_LOWER, LIPS_INNER_UPPER, face_frame
+
+    out = np.array(landmarks, dtype=np.float64)
+    frame = face_frame(out)
+    up, low = list(LIPS_INNER_UPPER[1:-1]), list(LIPS_INNER_LOWER[1:-1])
+    fu, fl = frame.to_face(out[up]), frame.to_face(out[low])
+    tight = (fl[:, 1] - fu[:, 1]) < MIN_SEAM
+    if not tight.any():
+        return out
+    middle = (fu[:, 1] + fl[:, 1]) / 2
+    fu[tight, 1], fl[tight, 1] = middle[tight] - MIN_SEAM / 2, middle[tight] + MIN_SEAM / 2
+    out[up], out[low] = frame.to_image(fu), frame.to_image(fl)
+    return out
 
 
 def read_image(path: str | Path) -> np.ndarray:

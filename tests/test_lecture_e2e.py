@@ -140,3 +140,22 @@ def test_slides_fill_the_frame_with_the_head_in_a_corner(tmp_path) -> None:
     assert np.abs(first[corner] - mid[corner]).mean() > 0.5  # the head moves in its corner
     assert np.abs(first[100:300, 100:540] - 255).mean() < 12  # the slide's white box, scaled to the frame
     assert np.abs(first[:600, :800] - mid[:600, :800]).mean() < 2.0  # the slide does not move
+
+
+def test_slide_images_from_a_folder(tmp_path) -> None:
+    from PIL import Image
+
+    from polydub.avatar.slides import load_slides
+
+    deck = tmp_path / "deck"
+    deck.mkdir()
+    Image.new("RGB", (800, 600), "red").save(deck / "02.png")
+    Image.new("RGB", (1600, 900), "blue").save(deck / "01.jpg")
+    (deck / "notes.txt").write_text("not a slide")
+    slides = load_slides(deck, 2, tmp_path / "out")
+    first, second = (np.asarray(Image.open(p)) for p in slides)
+    assert first.shape == second.shape == (720, 1280, 3)  # the first slide's 16:9 sets the frame
+    assert np.abs(first[360, 640].astype(int) - [0, 0, 255]).max() <= 3  # sorted by name: 01.jpg first
+    assert second[360, 640].tolist() == [255, 0, 0] and second[360, 50].tolist() == [255, 255, 255]  # 4:3 centred
+    with pytest.raises(InputMediaError, match="2 slide"):
+        load_slides(deck, 3, tmp_path / "out")

@@ -10,7 +10,8 @@ The two reusable halves, usable without a video or diarization (a still portrait
 `FaceModel.from_landmarks(landmarks[None])` builds the model from one photo (`detect_landmarks`
 finds the landmarks); `FaceModel.from_track` from a tracked face in a video. Video lip-sync
 (`polydub.face.run.lipsync_video`) puts tracking (`FaceTracker`), matching (`match_speakers`),
-planning, rendering, encoding and measuring together.
+planning, rendering, encoding and measuring together. A still portrait is brought to life by
+`polydub.face.portrait` (framing, painted mouth interior, eyelid blinks, head motion).
 """
 
 from polydub.face.driver import MouthCurves, MouthDriver, Phone, frame_loudness

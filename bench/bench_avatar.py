@@ -33,12 +33,12 @@ SENTENCES = [
 
 
 def text_for(seconds: float) -> str:
-    """About `seconds` of speech (RHVoice reads ~17 characters a second)."""
-    out, i = [], 0
-    while sum(len(s) for s in out) < seconds * 17:
-        out.append(SENTENCES[i % len(SENTENCES)])
-        i += 1
-    return " ".join(out)
+    """About `seconds` of speech: whole words up to RHVoice aleksandr-hq's ~12.5 characters a second."""
+    words = " ".join(SENTENCES[i % len(SENTENCES)] for i in range(int(seconds) // 5 + 2)).split()
+    out: list[str] = []
+    while words and len(" ".join(out + words[:1])) <= seconds * 12.5:
+        out.append(words.pop(0))
+    return " ".join(out).rstrip(",.:!") + "."
 
 
 def run_one(media: Path, seconds: float, framing: str, photo: str) -> dict:

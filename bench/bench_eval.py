@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from polydub.quality.evaluate import evaluate, print_table, totals, write_rows
+from polydub.pipeline.evaluate import evaluate, print_table, totals, write_rows
 
 JOBS: list[tuple[str, list[str]]] = [
     ("es", ["video/vr_face_1.mp4", "video/vr_face_2.mp4", "video/st_ref_KatieHill_000.mp4",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from polydub.audio import Audio
-from polydub.pipeline.lines import line_windows, render_line
 from polydub.project import Segment
 from polydub.timing.fit import TimingPolicy
+from polydub.timing.lines import line_windows, render_line
 from polydub.voice.registry import get_registry
 
 TEXT = "Hoy hace muy buen tiempo, así que vamos al parque con los niños y los abuelos."

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from polydub.audio import Audio
+from polydub.pipeline.evaluate import print_table, row_from_report, totals, write_rows
 from polydub.project import Word
 from polydub.quality.checks import Thresholds, Tools
-from polydub.quality.evaluate import print_table, row_from_report, totals, write_rows
 from polydub.quality.html_report import write_html_report
 from polydub.quality.metrics import cer, percentile, text_similarity
 from polydub.quality.shorten import drop_leading_conjunction, remove_fillers, shorter_variants

@@ -6,11 +6,11 @@ import numpy as np
 
 from polydub.audio import Audio
 from polydub.mix.mixer import MixPolicy, PlacedLine, loudness, mix
-from polydub.pipeline.lines import line_windows
 from polydub.project import Segment, Word
 from polydub.render.subtitles import read_subtitle_lines, write_subtitles
 from polydub.speech.segmentation import LinePolicy, words_to_lines
 from polydub.timing.fit import TimingPolicy, place
+from polydub.timing.lines import line_windows
 from polydub.timing.stretch import time_stretch
 
 

@@ -13,11 +13,11 @@ from polydub.media.decode import decode_audio, decode_for_asr
 from polydub.pipeline import DubOptions
 from polydub.pipeline import stages as pipeline_stages
 from polydub.pipeline.dubber import WORK_DIR, Dubber
-from polydub.pipeline.lines import line_key, line_windows, render_line
 from polydub.project import Project, Segment
 from polydub.quality.checks import Thresholds
 from polydub.quality.loop import assess_and_repair
 from polydub.timing.fit import TimingPolicy
+from polydub.timing.lines import line_key, line_windows, render_line
 from polydub.voice.registry import get_registry
 from tests.conftest import media_file
 

@@ -28,10 +28,10 @@ def _register_subcommands() -> None:
     if _registered:
         return
     from polydub.cli_avatar import avatar_command, lecture_command
+    from polydub.cli_eval import eval_command
     from polydub.cli_lipsync import lipsync_command
     from polydub.cli_live import live_command
     from polydub.cli_voices import voices_app
-    from polydub.quality.cli import eval_command
     from polydub.server.cli import serve_command
     from polydub.server.cli_ops import jobs_app, worker_command
 

@@ -15,11 +15,11 @@ from polydub.media.decode import ASR_RATE, decode_to_file
 from polydub.media.probe import probe
 from polydub.pipeline import stages
 from polydub.pipeline.background import BackgroundSeparation
-from polydub.pipeline.lines import SpeechRate
 from polydub.pipeline.lips import BackgroundTracking, lipsync, start_face_tracking
 from polydub.pipeline.options import DubOptions, Progress, ProgressCallback
 from polydub.project import Project
 from polydub.report import build_report, write_report
+from polydub.timing.lines import SpeechRate
 
 WORK_DIR = "work"
 

@@ -12,7 +12,6 @@ from polydub.errors import UnsupportedLanguageError
 from polydub.mix.mixer import MixPolicy
 from polydub.mix.streaming import LineFile, mix_file, speech_loudness
 from polydub.pipeline.background import BackgroundSeparation
-from polydub.pipeline.lines import PREDICTION_SLACK_S, line_key, line_windows, predicted_overflow, render_line
 from polydub.pipeline.voices import assign_voices
 from polydub.project import Project
 from polydub.render.mux import mux, output_suffix
@@ -20,6 +19,7 @@ from polydub.render.subtitles import write_subtitles
 from polydub.speech.asr import WhisperRecognizer
 from polydub.speech.segmentation import LinePolicy, words_to_lines
 from polydub.timing.fit import TimingPolicy
+from polydub.timing.lines import PREDICTION_SLACK_S, line_key, line_windows, predicted_overflow, render_line
 
 if TYPE_CHECKING:
     from polydub.pipeline.dubber import Dubber
@@ -224,11 +224,11 @@ def _cannot_fit(registry, voice, seg, window, policy: TimingPolicy) -> bool:
 
 def speaker_dub_similarity(dubber: Dubber, project: Project) -> None:
     """Cosine between each speaker's original speech and all of their dubbed speech (report field)."""
-    from polydub.pipeline.voices import speaker_embeddings
     from polydub.speakers.embedding import default_embedder
+    from polydub.speakers.matching import speaker_embeddings
 
     embedder = default_embedder()
-    originals = speaker_embeddings(dubber, project, embedder)
+    originals = speaker_embeddings(dubber.work, dubber.audio16k, project, embedder)
     for spk, original in originals.items():
         parts = [Audio.read(dubber.out_dir / s.audio).mono().resample(16000).samples
                  for s in project.segments if s.speaker == spk and s.audio]

@@ -5,35 +5,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from polydub.errors import PolydubError
 from polydub.project import Project
+from polydub.speakers.matching import speaker_embeddings
 
 if TYPE_CHECKING:
     from polydub.pipeline.dubber import Dubber
 
 log = logging.getLogger(__name__)
-EMBEDDINGS_FILE = "speaker_embeddings.npz"
-
-
-def speaker_embeddings(dubber: Dubber, project: Project, embedder) -> dict[str, np.ndarray]:
-    """Embedding of each speaker's original speech (≤ 30 s), cached in the work folder."""
-    from polydub.speakers.matching import speaker_audio
-
-    path = dubber.work / EMBEDDINGS_FILE
-    speakers = sorted({s.speaker for s in project.segments})
-    key = project.stage_keys.get("speakers", "") + embedder.name
-    if path.exists() and project.stage_keys.get("speaker_embeddings") == key:
-        cached = dict(np.load(path))
-        if set(cached) == set(speakers):
-            return cached
-    embs = {spk: embedder.embed(speaker_audio(dubber.audio16k, project.segments, spk)) for spk in speakers}
-    np.savez(path, **embs)
-    project.stage_keys["speaker_embeddings"] = key
-    return embs
-
-
 def _profile_store():
     try:
         from polydub.speakers.profiles import ProfileStore
@@ -69,7 +48,7 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
         from polydub.speakers.embedding import default_embedder
 
         embedder = default_embedder()
-        embs = speaker_embeddings(dubber, project, embedder)
+        embs = speaker_embeddings(dubber.work, dubber.audio16k, project, embedder)
         profiles = {}
         for spk in speakers:
             info = project.speakers[spk]

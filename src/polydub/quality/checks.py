@@ -191,10 +191,10 @@ class Tools:
             self._speaker_refs = {}
             emb = self.embedder()
             if emb is not None:
-                from polydub.pipeline.voices import speaker_embeddings
+                from polydub.speakers.matching import speaker_embeddings
 
                 try:
-                    self._speaker_refs = speaker_embeddings(dubber, project, emb)
+                    self._speaker_refs = speaker_embeddings(dubber.work, dubber.audio16k, project, emb)
                 except Exception as exc:
                     self.warn(f"voice references failed: {exc}")
         return self._speaker_refs.get(speaker)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from polydub.pipeline.lines import Window, line_key, render_line
 from polydub.project import Project, Segment
 from polydub.quality.checks import Thresholds, Tools, timing_flags
 from polydub.timing.fit import TimingPolicy
+from polydub.timing.lines import Window, line_key, render_line
 
 _SNAPSHOT_FIELDS = ("translation", "mt_engine", "voice", "tts_engine", "audio", "audio_key",
                     "dub_start", "dub_end", "tempo", "overflow")
@@ -40,9 +40,24 @@ class Snapshot:
             (out_dir / seg.audio).write_bytes(self.wav)
 
 
+class StageHost(Protocol):
+    """What the quality stage needs from the job running it (the pipeline's Dubber is one): passed
+    in, so that quality/ does not depend on pipeline/."""
+
+    options: Any  # DubOptions
+    out_dir: Path
+    work: Path
+    audio16k: Any  # Audio
+    media_duration: float
+
+    def progress(self, stage: str, fraction: float, message: str = "") -> None: ...
+
+    def check_cancel(self) -> None: ...
+
+
 @dataclass
 class Context:
-    dubber: Any
+    dubber: StageHost
     project: Project
     th: Thresholds
     policy: TimingPolicy

@@ -9,10 +9,7 @@ fails keeps its best rendering and carries flags plus the list of repairs tried.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from polydub.cache import value_key
-from polydub.pipeline.lines import Window, line_windows
 from polydub.project import Project, Segment
 from polydub.quality.checks import (
     FLAG_INTELLIGIBILITY,
@@ -28,13 +25,11 @@ from polydub.quality.checks import (
     llm_produced,
     timing_flags,
 )
-from polydub.quality.context import Context, current_voice, registries, render
+from polydub.quality.context import Context, StageHost, current_voice, registries, render
 from polydub.quality.overflow import render_deferred, repair_overflow
 from polydub.quality.speaker_voice import repair_speaker_voices
 from polydub.timing.fit import TimingPolicy
-
-if TYPE_CHECKING:
-    from polydub.pipeline.dubber import Dubber
+from polydub.timing.lines import Window, line_windows
 
 
 def bt_key(ctx: Context, seg: Segment) -> str:
@@ -197,7 +192,7 @@ def finish(ctx: Context, seg: Segment, q: dict) -> dict:
     return q
 
 
-def assess_and_repair(dubber: Dubber, project: Project, thresholds: Thresholds | None = None) -> None:
+def assess_and_repair(dubber: StageHost, project: Project, thresholds: Thresholds | None = None) -> None:
     """Stage "quality": fill seg.metrics["quality"] for every line, repairing where allowed."""
     segments = project.segments
     if not segments:

@@ -4,12 +4,12 @@ A faster voice is not a repair: one person keeps one voice (quality/speaker_voic
 
 from __future__ import annotations
 
-from polydub.pipeline.lines import PREDICTION_SLACK_S, Window, predicted_overflow
 from polydub.project import Segment
 from polydub.quality.checks import FLAG_OVERFLOW, is_draft
 from polydub.quality.context import Context, Snapshot, current_voice, fit_score, fits, render
 from polydub.quality.llm_shorten import char_budget, with_llm_shorter
 from polydub.quality.shorten import shorter_variants
+from polydub.timing.lines import PREDICTION_SLACK_S, Window, predicted_overflow
 
 
 def _shorter_candidates(ctx: Context, seg: Segment, engines: bool, q: dict | None = None,

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from polydub.pipeline.lines import Window, predicted_overflow
 from polydub.project import Segment
 from polydub.quality.checks import FLAG_INTELLIGIBILITY, FLAG_OVERFLOW
 from polydub.quality.context import Context, Snapshot, fits, render
+from polydub.timing.lines import Window, predicted_overflow
 
 # A speaker's voice is replaced when at least this share of their lines fails the same check.
 SPEAKER_FAIL_SHARE = 0.5

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from polydub.audio import Audio
 from polydub.paths import data_dir
-from polydub.project import Segment
+from polydub.project import Project, Segment
 from polydub.speakers.embedding import SpeakerEmbedder, cosine, normalize
 from polydub.voice.base import Voice
 
@@ -53,6 +54,26 @@ def speaker_audio(audio16k: Audio, segments: list[Segment], speaker: str,
             break
     samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
     return Audio(samples[: int(max_seconds * audio16k.rate)], audio16k.rate)
+
+
+EMBEDDINGS_FILE = "speaker_embeddings.npz"
+
+
+def speaker_embeddings(work: Path, audio16k: Audio, project: Project,
+                       embedder: SpeakerEmbedder) -> dict[str, np.ndarray]:
+    """Embedding of each speaker's original speech (<= 30 s), cached in the work folder: voice
+    matching and the quality checks judge a voice against the same vector."""
+    path = Path(work) / EMBEDDINGS_FILE
+    speakers = sorted({s.speaker for s in project.segments})
+    key = project.stage_keys.get("speakers", "") + embedder.name
+    if path.exists() and project.stage_keys.get("speaker_embeddings") == key:
+        cached = dict(np.load(path))
+        if set(cached) == set(speakers):
+            return cached
+    embs = {spk: embedder.embed(speaker_audio(audio16k, project.segments, spk)) for spk in speakers}
+    np.savez(path, **embs)
+    project.stage_keys["speaker_embeddings"] = key
+    return embs
 
 
 def median_pitch(audio: Audio) -> float | None:

@@ -15,7 +15,7 @@ def eval_command(
     """Dub every media file in FOLDER and print one quality table (also written as CSV and JSON)."""
     from rich.console import Console
 
-    from polydub.quality.evaluate import evaluate, print_table, totals, write_rows
+    from polydub.pipeline.evaluate import evaluate, print_table, totals, write_rows
 
     console = Console()
     rows = evaluate(folder, to, output)

@@ -10,7 +10,6 @@ from pathlib import Path
 from polydub.audio import Audio
 from polydub.cache import file_key
 from polydub.errors import JobCancelledError, NothingToDubError, OutputError, PolydubError
-from polydub.languages import normalize_language
 from polydub.media.decode import ASR_RATE, decode_to_file
 from polydub.media.probe import probe
 from polydub.pipeline import stages
@@ -18,6 +17,7 @@ from polydub.pipeline.background import BackgroundSeparation
 from polydub.pipeline.lines import SpeechRate
 from polydub.pipeline.lips import BackgroundTracking, lipsync, start_face_tracking
 from polydub.pipeline.options import DubOptions, Progress, ProgressCallback
+from polydub.pipeline.validate import check_options
 from polydub.project import Project
 from polydub.report import build_report, write_report
 
@@ -110,11 +110,7 @@ class Dubber:
         input_path = Path(input_path)
         info = probe(input_path)  # fail fast, before anything is written
         _check_writable(self.out_dir)
-        opts = self.options
-        opts.target_language = normalize_language(opts.target_language)
-        if opts.source_language:
-            opts.source_language = normalize_language(opts.source_language)
-        stages.check_target_supported(opts)
+        opts = check_options(self.options)  # everything knowable now, before the first stage
         started = time.perf_counter()
         key = file_key(input_path)
         project = Project.load_or_none(self.out_dir)

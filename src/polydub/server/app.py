@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import polydub
-from polydub import telemetry
+from polydub import limits, telemetry
 from polydub.server import (
     compat,
     compat_live,
@@ -21,7 +21,9 @@ from polydub.server import (
     routes_voices,
 )
 from polydub.server.errors import install_error_handlers
+from polydub.server.guards import BodyLimit
 from polydub.server.live_hub import LiveHub
+from polydub.server.models import API_ERRORS
 from polydub.server.retention import RetentionLoop
 from polydub.server.runner import JobRunner
 from polydub.server.services import JobService
@@ -73,22 +75,23 @@ def create_app(settings: Settings | None = None, runner=None) -> FastAPI:
     app.state.settings, app.state.store, app.state.runner, app.state.service = settings, store, runner, service
     app.state.live = LiveHub(settings.max_live_sessions)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=limits.JSON_BODY_BYTES)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Range"], allow_credentials=False,
                            expose_headers=["Content-Range", "Accept-Ranges", "Retry-After"])
-    app.include_router(routes_meta.public)
-    app.include_router(routes_metrics.router)
-    app.include_router(routes_meta.router)
-    app.include_router(routes_v1.router)
+    app.include_router(routes_meta.public, responses=API_ERRORS)
+    app.include_router(routes_metrics.router, responses=API_ERRORS)
+    app.include_router(routes_meta.router, responses=API_ERRORS)
+    app.include_router(routes_v1.router, responses=API_ERRORS)
     app.include_router(routes_v1.ws_router)
-    app.include_router(routes_voices.router)
-    app.include_router(routes_speakers.router)
-    app.include_router(compat.router)
+    app.include_router(routes_voices.router, responses=API_ERRORS)
+    app.include_router(routes_speakers.router, responses=API_ERRORS)
+    app.include_router(compat.router, responses=API_ERRORS)
     app.include_router(compat.ws_router)
-    app.include_router(routes_live.router)
+    app.include_router(routes_live.router, responses=API_ERRORS)
     app.include_router(routes_live.ws_router)
     app.include_router(compat_live.ws_router)
     # the studio's static files hold no data, so they are public; the page asks for the token if needed

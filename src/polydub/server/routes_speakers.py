@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from polydub import limits
 from polydub.server.deps import get_service, require_token
 from polydub.server.errors import ApiError
 from polydub.server.models import ErrorResponse, SegmentPatch
@@ -43,7 +44,7 @@ class Rematch(BaseModel):
 
 
 class SaveProfile(BaseModel):
-    name: str
+    name: limits.Name
 
 
 def _project(service: JobService, job_id: str):

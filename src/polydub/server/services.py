@@ -52,7 +52,10 @@ class JobOptions(BaseModel):
     @classmethod
     def _voices(cls, v: Any) -> Any:
         if isinstance(v, str):
-            return json.loads(v) if v.strip() else {}
+            try:
+                return json.loads(v) if v.strip() else {}
+            except ValueError as exc:
+                raise ValueError(f'not a JSON object like {{"S1": "kokoro:ef_dora"}} ({exc})') from None
         return v
 
 

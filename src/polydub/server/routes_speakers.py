@@ -59,6 +59,15 @@ def _project(service: JobService, job_id: str):
     return job, project
 
 
+def _job_audio(job) -> Path:
+    """The job's decoded speech (work/asr16k.wav), which "match again" and "save as profile" need."""
+    path = Path(job.out_dir) / "work" / "asr16k.wav"
+    if not path.is_file():
+        raise ApiError(409, "audio_gone", "This job's decoded audio is no longer on disk (the job failed early "
+                                          "or its work files were removed); dub the file again.")
+    return path
+
+
 def _lines(project, speaker: str) -> list[int]:
     lines = [i for i, s in enumerate(project.segments) if s.speaker == speaker]
     if not lines:
@@ -110,7 +119,7 @@ def match_again(job_id: str, speaker: str, service: JobService = Depends(get_ser
     lines = _lines(project, speaker)
     registry = get_registry()
     embedder = default_embedder()
-    speech = speaker_audio(Audio.read(Path(job.out_dir) / "work" / "asr16k.wav"), project.segments, speaker)
+    speech = speaker_audio(Audio.read(_job_audio(job)), project.segments, speaker)
     if speech.duration < 0.5:
         raise ApiError(422, "no_speech", f"Speaker {speaker} has too little speech to match a voice to.")
     language = project.target_language or job.options.get("target_language")
@@ -141,6 +150,7 @@ def save_profile(job_id: str, speaker: str, body: SaveProfile,
         if current and current != name and store.get(current) is not None and store.get(name) is None:
             profile = store.rename(current, name)  # a profile made for this speaker (e.g. by cloning)
         else:
+            _job_audio(job)
             sample = job_speaker_sample(Path(job.out_dir), speaker, Path(job.out_dir) / "work" / "profile-samples")
             embedder = default_embedder()
             profile = store.add(name, [embedder.embed(speech_of([sample]))], samples=[sample], embedder=embedder.name)

@@ -137,7 +137,11 @@ class JobService:
             if opts.commercial_safe is None:
                 opts.commercial_safe = self.settings.commercial_safe
             await run_in_threadpool(check_dub_options, opts)
-            await run_in_threadpool(sniff_media, path)
+            found = await run_in_threadpool(sniff_media, path)
+            tracks = int(found.get("audio_tracks") or 1)
+            if opts.audio_track is not None and opts.audio_track >= tracks:
+                raise ApiError(422, "no_such_track", f"The file has {tracks} audio track{'s' if tracks > 1 else ''}, "
+                                                     f"so there is no audio_track {opts.audio_track} (0 is the first).")
         except BaseException:
             shutil.rmtree(self.settings.job_dir(job_id), ignore_errors=True)
             raise

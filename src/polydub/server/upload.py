@@ -147,7 +147,8 @@ def sniff_media(path: Path) -> dict:
                                                  "(checked by content, not by its name). Try MP4, MKV, MOV, "
                                                  "WebM, WAV or MP3.")
     return {"format": fmt, "duration": float((info.get("format") or {}).get("duration") or 0.0),
-            "has_video": "video" in kinds}
+            "has_video": "video" in kinds,
+            "audio_tracks": sum(1 for s in streams if s.get("codec_type") == "audio")}
 
 
 def _sniff_with_av(path: Path) -> dict:
@@ -155,7 +156,7 @@ def _sniff_with_av(path: Path) -> dict:
         import av
 
         with av.open(str(path)) as c:
-            has_audio = any(s.type == "audio" for s in c.streams)
+            has_audio = sum(1 for s in c.streams if s.type == "audio")
             has_video = any(s.type == "video" for s in c.streams)
             duration = (c.duration or 0) / 1_000_000
             fmt = c.format.name
@@ -163,4 +164,4 @@ def _sniff_with_av(path: Path) -> dict:
         raise ApiError(415, "unsupported_media", "The file is not a video or audio file that can be read.") from None
     if not has_audio:
         raise ApiError(415, "no_audio", "The file has no audio track, so there is no speech to dub.")
-    return {"format": fmt, "duration": duration, "has_video": has_video}
+    return {"format": fmt, "duration": duration, "has_video": has_video, "audio_tracks": has_audio}

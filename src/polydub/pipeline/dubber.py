@@ -110,9 +110,9 @@ class Dubber:
     def dub(self, input_path: str | Path) -> dict:
         input_path = Path(input_path)
         info = probe(input_path)  # fail fast, before anything is written
-        _check_writable(self.out_dir)
         opts = check_options(self.options)  # everything knowable now, before the first stage
         choose_audio_track(info, opts.audio_track, opts.source_language)
+        _check_writable(self.out_dir)
         started = time.perf_counter()
         key = file_key(input_path)
         project = Project.load_or_none(self.out_dir)

@@ -23,7 +23,8 @@ CASES = [
     ("English-only model for another language", ["--from", "de", "--to", "es", "--asr-model", "tiny.en"],
      ["english only"]),
     ("unknown voice id", ["--to", "es", "--voice", "S1=kokoro:nobody"], ["kokoro:nobody"]),
-    ("lip-sync model missing", ["--to", "es", "--lipsync-model", "/nonexistent/w2l.onnx"], ["lip-sync model not found"]),
+    ("lip-sync model missing", ["--to", "es", "--lipsync-model", "/nonexistent/w2l.onnx"],
+     ["lip-sync model not found"]),
 ]
 
 

@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 
 from polydub.server.app import create_app
 from polydub.server.settings import Settings
+from tests.helpers import tiny_video
 
 FAULTS = "tests.fault_tasks"
 FAKES = "tests.test_server_fakes"
@@ -35,9 +36,7 @@ FAKES = "tests.test_server_fakes"
 @pytest.fixture(scope="module")
 def tiny_mp4(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("fault-media") / "tiny.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
-                    "-f", "lavfi", "-i", "color=size=64x64:duration=1:rate=10", "-shortest",
-                    "-c:v", "libx264", "-c:a", "aac", str(path)], check=True)
+    tiny_video(path)
     return path
 
 

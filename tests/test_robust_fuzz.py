@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import start_server
+from tests.helpers import start_server, tiny_video
 
 TOKEN = "fuzz-token"
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
@@ -47,9 +47,7 @@ def _multipart(fields: dict[str, str], file: Path) -> tuple[bytes, str]:
 def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
     tiny = folder / "tiny.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
-                    "-f", "lavfi", "-i", "color=size=64x64:duration=1:rate=10", "-shortest",
-                    "-c:v", "libx264", "-c:a", "aac", str(tiny)], check=True)
+    tiny_video(tiny)
     fakes = "tests.test_server_fakes"
     proc, base = start_server(folder / "data", f"task_targets={{'dub': '{fakes}:fake_dub', "
                                                f"'render': '{fakes}:fake_rerender'}}, token={TOKEN!r}, "

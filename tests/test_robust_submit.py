@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from polydub import limits
 from polydub.server.app import create_app
 from polydub.server.settings import Settings
+from tests.helpers import tiny_video
 
 FAKES = "tests.test_server_fakes"
 
@@ -27,9 +28,7 @@ FAKES = "tests.test_server_fakes"
 def media(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("robust-media")
     tiny = folder / "tiny.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
-                    "-f", "lavfi", "-i", "color=size=64x64:duration=1:rate=10", "-shortest",
-                    "-c:v", "libx264", "-c:a", "aac", str(tiny)], check=True)
+    tiny_video(tiny)
     mute = folder / "mute.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=size=64x64:duration=1:rate=10",
                     "-c:v", "libx264", str(mute)], check=True)

@@ -41,8 +41,9 @@ def language_code(name: str, value: str) -> str:
     return code
 
 
-def check_options(opts: DubOptions, *, check_profiles: bool = True) -> DubOptions:
-    """Normalize and check ``opts`` in place (returned for chaining); raises PolydubError subclasses."""
+def check_options(opts: DubOptions, *, check_profiles: bool = True, check_engines: bool = True) -> DubOptions:
+    """Normalize and check ``opts`` in place (returned for chaining); raises PolydubError subclasses.
+    ``check_engines=False``: only what does not depend on this machine's installed engines."""
     opts.target_language = language_code("target language", opts.target_language)
     if opts.source_language:
         opts.source_language = language_code("source language", opts.source_language)
@@ -51,9 +52,10 @@ def check_options(opts: DubOptions, *, check_profiles: bool = True) -> DubOption
     if opts.lipsync_model and not Path(opts.lipsync_model).expanduser().is_file():
         raise PolydubError(f"lip-sync model not found: {opts.lipsync_model}",
                            "give the path of a Wav2Lip-compatible .onnx (or .pth) file")
-    _check_source(opts)
-    _check_voices(opts, check_profiles)
-    _check_translation(opts)
+    if check_engines:
+        _check_source(opts)
+        _check_voices(opts, check_profiles)
+        _check_translation(opts)
     return opts
 
 

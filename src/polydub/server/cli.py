@@ -91,6 +91,9 @@ def serve_command(
                                                     "long (longer than the longest job)."),
     task: list[str] = typer.Option([], "--task", help="Run jobs of KIND with another function: "
                                    "KIND=module:function (repeat)."),
+    no_engine_checks: bool = typer.Option(False, "--no-engine-checks",
+                                          help="Do not refuse jobs at submission for languages, engines or voices "
+                                               "this machine lacks (when only remote Celery workers have them)."),
 ) -> None:
     """Start the server: studio at /, API docs at /docs, Prometheus metrics at /metrics."""
     if (ssl_certfile is None) != (ssl_keyfile is None):
@@ -102,7 +105,7 @@ def serve_command(
           upload_rate_per_min=upload_rate, upload_burst=upload_burst, keep_days=keep_days, min_free_mb=min_free_mb,
           metrics_public=metrics_public, log_format=log_format, model_idle_s=model_idle_s,
           job_lost_after_s=job_lost_after_s, visibility_timeout_s=visibility_timeout_s,
-          task_targets=_task_overrides(task))
+          task_targets=_task_overrides(task), check_engines_at_submit=not no_engine_checks)
 
 
 if __name__ == "__main__":

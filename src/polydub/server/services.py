@@ -64,7 +64,7 @@ _REFUSAL_CODES = {"UnsupportedLanguageError": "unsupported_language", "EngineNot
                   "LicenceError": "non_commercial_voice", "InputMediaError": "unsupported_media"}
 
 
-def check_dub_options(opts: JobOptions) -> None:
+def check_dub_options(opts: JobOptions, check_engines: bool = True) -> None:
     """Everything knowable at submission (polydub.pipeline.validate): 422 with the reason, before any work."""
     import dataclasses
 
@@ -75,7 +75,7 @@ def check_dub_options(opts: JobOptions) -> None:
     names = {f.name for f in dataclasses.fields(DubOptions)}
     dub = DubOptions(**{k: v for k, v in opts.model_dump().items() if k in names and v is not None})
     try:
-        check_options(dub)
+        check_options(dub, check_engines=check_engines)
     except PolydubError as exc:
         raise ApiError(422, _REFUSAL_CODES.get(type(exc).__name__, "invalid_option"), str(exc)) from None
     opts.target_language, opts.source_language = dub.target_language, dub.source_language
@@ -136,7 +136,7 @@ class JobService:
             opts = _form_options(fields)
             if opts.commercial_safe is None:
                 opts.commercial_safe = self.settings.commercial_safe
-            await run_in_threadpool(check_dub_options, opts)
+            await run_in_threadpool(check_dub_options, opts, self.settings.check_engines_at_submit)
             found = await run_in_threadpool(sniff_media, path)
             tracks = int(found.get("audio_tracks") or 1)
             if opts.audio_track is not None and opts.audio_track >= tracks:

@@ -39,6 +39,9 @@ class Settings:
     max_live_sessions: int = 16  # live dubbing sessions at once (they share the loaded models)
     # Jobs that do not say otherwise use only voices licensed for commercial use (`serve --commercial-safe`).
     commercial_safe: bool = False
+    # Refuse a job at submission when this machine's engines cannot run it (languages, engines, voices).
+    # Turn off when the server has no engines installed and only Celery workers elsewhere do.
+    check_engines_at_submit: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()

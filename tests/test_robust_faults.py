@@ -74,7 +74,9 @@ def wait_status(c: TestClient, job_id: str, statuses=("done", "failed", "cancell
         if job["status"] in statuses:
             return job
         time.sleep(0.1)
-    raise AssertionError(f"job {job_id} stuck: {job}")
+    runner = c.app.state.runner
+    slots = [(s.name, s.job_id, s.process.is_alive(), s.cancel_at, s.killed) for s in getattr(runner, "slots", [])]
+    raise AssertionError(f"job {job_id} stuck: {job}; runner slots: {slots}")
 
 
 def new_job(c: TestClient, kind: str, input_path: Path) -> str:
@@ -166,6 +168,7 @@ def test_worker_killed_during_synthesis(client, tiny_mp4):
 
 def test_input_deleted_while_queued(client, tiny_mp4, tmp_path):
     blocker = new_job(client, "long_synthesis", tiny_mp4)  # the only worker is busy with this one
+    wait_status(client, blocker, statuses=("running",))
     doomed_input = tmp_path / "doomed.mp4"
     doomed_input.write_bytes(tiny_mp4.read_bytes())
     waiting = new_job(client, "dub", doomed_input)

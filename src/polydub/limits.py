@@ -23,10 +23,9 @@ VOICE_ID_CHARS = 200  # "kokoro:am_adam@es~f0.95p180r1", "kokoro-evolved:Ana@es"
 ENGINE_NAME_CHARS = 64  # "apertium", "qwen+apertium"
 LANGUAGE_CHARS = 16  # "es", "pt-BR", "auto"
 JOB_ID_CHARS = 64  # uuid4 hex is 32
-FILE_NAME_CHARS = 255  # an uploaded file's name (stored shortened: polydub.server.upload.safe_filename)
 # -- lists --------------------------------------------------------------------------------------
 VOICES_PER_JOB = 32  # speaker -> voice entries in one job (diarization finds a handful)
-CLONE_SAMPLES = 20  # recordings sent to build one voice profile
+CLONE_SAMPLES = 20  # recordings in one live create_voice_clone message
 # -- bodies and uploads -------------------------------------------------------------------------
 FORM_FIELD_BYTES = 16 * 1024  # one non-file field of a multipart upload (the voices JSON is the largest)
 FORM_FIELDS = 32  # non-file fields in one upload
@@ -39,8 +38,6 @@ TEMPO = (0.5, 2.0)  # slowest / fastest speech rate a dub may use
 SPEAKERS = (1, 32)  # forced number of speakers
 CLONE_BUDGET_S = (1.0, 3600.0)  # voice search time per speaker
 AUDIO_TRACK = (0, 63)  # index of the input's audio track to dub (0 = first)
-WAVEFORM_POINTS = (1, 20000)
-EVENTS_AFTER = (0, 2**62)
 
 # Annotated types for pydantic models and FastAPI parameters: the bound shows in the schema.
 LineText = Annotated[str, Field(max_length=LINE_TEXT_CHARS)]

@@ -67,10 +67,10 @@ def abusive_requests(job_ids: list[str], media: bytes):
         lambda j: ("PATCH", f"/api/jobs/{j}/segments/99999", b'{"translation": "x"}', "application/json"),
         lambda j: ("GET", f"/api/jobs/{j}/files/..%2F..%2Fpolydub.db", None, None),
         lambda j: ("GET", "/api/jobs/" + "z" * 5000, None, None),
-        lambda j: ("GET", f"/api/jobs/{j}/events?after=-5", None, None),
+        lambda j: ("GET", f"/api/jobs/{j}/events?after=abc", None, None),
         lambda j: ("GET", "/api/voices/preview?voice=kokoro:nobody&text=" + "a" * 600, None, None),
         lambda j: ("POST", "/upload", *multipart({"language": "es" * 20}, "a.mp4", media)),
-        lambda j: ("POST", f"/api/jobs/{j}/render", b"", None),
+        lambda j: ("PUT", f"/api/jobs/{j}", b"{}", "application/json"),
         lambda j: ("DELETE", "/api/jobs/does-not-exist", None, None),
     ]
     n = 0

@@ -15,6 +15,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -86,7 +87,8 @@ def _fuzz(base: str, config: Path, *args: str) -> None:
            "--checks", CHECKS, "--max-response-time", "10", "--request-timeout", "20",
            "--max-examples", str(MAX_EXAMPLES), "--phases", "examples,coverage,fuzzing", "--workers", "1",
            "--seed", "1515", "--continue-on-failure", "--no-color", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    # run beside its config: Schemathesis keeps a cache folder in its working directory
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=config.parent)
     tail = proc.stdout[-12000:] + proc.stderr[-3000:]
     assert proc.returncode == 0, tail
     assert "Operations:" in proc.stdout and " passed" in proc.stdout, tail
@@ -107,3 +109,18 @@ def test_fuzz_without_token(server):
     _fuzz(base, config)
     # and the server still serves
     assert _request(base, "/api/health")["status"] in ("ok", "degraded")
+
+
+def test_oversized_bodies_get_an_answer_over_tcp(server):
+    """A 2 MB JSON body is refused with 413 and the client reads that answer (the server drains the
+    body first: closing on a client that is still sending would reset the connection instead)."""
+    base, _config = server
+    body = json.dumps({"translation": "a" * 2_000_000}).encode()
+    for _ in range(10):
+        req = urllib.request.Request(f"{base}/api/jobs/none/segments/0", data=body, method="PATCH",
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=20)
+            raise AssertionError("accepted a 2 MB body")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 413 and json.loads(exc.read())["error"]["code"] == "too_large"

@@ -48,9 +48,16 @@ def client(tmp_path_factory):
         yield c
 
 
+def job_ids(c: TestClient) -> set[str]:
+    return {j["id"] for j in c.get("/api/jobs").json()["jobs"]}
+
+
 def submit(c: TestClient, media: Path, fields: dict, url: str = "/api/jobs"):
+    before = job_ids(c)
     with open(media, "rb") as fh:
-        return c.post(url, files={"file": (media.name, fh, "video/mp4")}, data=fields)
+        response = c.post(url, files={"file": (media.name, fh, "video/mp4")}, data=fields)
+    response.jobs_before = before  # what assert_refused compares with
+    return response
 
 
 def assert_refused(c: TestClient, response, status: int, code: str, *words: str) -> None:
@@ -61,13 +68,11 @@ def assert_refused(c: TestClient, response, status: int, code: str, *words: str)
     for word in words:
         assert word.lower() in error["message"].lower(), error
     assert "Traceback" not in error["message"]
-    data_dir: Path = c.app.state.settings.data_dir
-    started = [j for j in c.get("/api/jobs").json()["jobs"] if j["input_name"] != "tiny.mp4"]
-    assert not started, started
-    jobs_dir = data_dir / "jobs"
+    known = job_ids(c)
+    assert known == response.jobs_before, known - response.jobs_before  # no job row was made
+    jobs_dir: Path = c.app.state.settings.data_dir / "jobs"
     leftovers = [p for p in jobs_dir.iterdir()] if jobs_dir.exists() else []
-    known = {j["id"] for j in c.get("/api/jobs").json()["jobs"]}
-    assert all(p.name in known for p in leftovers), leftovers
+    assert all(p.name in known for p in leftovers), leftovers  # and no job folder
 
 
 SUBMISSIONS = [

@@ -76,3 +76,11 @@ def start_server(data_dir: Path, extra_settings: str = ""):
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("server did not start")
+
+
+def tiny_video(path: Path) -> Path:
+    """A 1-second 64x64 H.264 + AAC (440 Hz tone) MP4: the smallest real upload for server tests."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:duration=1",
+                    "-f", "lavfi", "-i", "color=size=64x64:duration=1:rate=10", "-shortest",
+                    "-c:v", "libx264", "-c:a", "aac", str(path)], check=True)
+    return path

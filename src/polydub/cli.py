@@ -134,6 +134,9 @@ def dub(
                                                    "your own weights; implies --lipsync"),
     commercial_safe: bool = typer.Option(False, "--commercial-safe",
                                          help="use no engine or weights licensed for non-commercial use only"),
+    audio_track: int | None = typer.Option(None, "--audio-track",
+                                           help="which audio track to dub, 0 = first (default: the one in the "
+                                                "--from language, else the default track); others are kept"),
 ) -> None:
     """Dub a video or audio file into another language."""
     from polydub.cli_voices import parse_budget
@@ -153,7 +156,7 @@ def dub(
                          quality_checks=not no_quality, commercial_safe=commercial_safe,
                          clone_voices=clone_voices, clone_budget_s=parse_budget(clone_budget),
                          lipsync=lipsync or lipsync_model is not None,
-                         lipsync_model=str(lipsync_model) if lipsync_model else None)
+                         lipsync_model=str(lipsync_model) if lipsync_model else None, audio_track=audio_track)
     with _progress_bar() as bar:
         task = bar.add_task("dub", total=100, stage="start", message="")
 

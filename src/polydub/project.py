@@ -57,6 +57,10 @@ class MediaInfo(BaseModel):
     audio_codec: str | None = None
     sample_rate: int | None = None
     channels: int | None = None
+    # Every audio track of the input (polydub.media.tracks) and the one that is dubbed.
+    audio_tracks: list[dict[str, Any]] = Field(default_factory=list)
+    audio_track: int = 0
+    audio_track_reason: str | None = None
 
 
 class Project(BaseModel):

@@ -40,6 +40,11 @@ def build_report(project: Project, out_dir: Path, outputs: dict[str, str], total
         },
         "warnings": project.warnings,
     }
+    if project.media and len(project.media.audio_tracks) > 1:
+        from polydub.media.tracks import output_plan
+
+        suffix = Path(outputs.get("media") or "").suffix
+        report["audio_tracks"] = output_plan(project.media, suffix, bool((project.options or {}).get("keep_original")))
     if project.lipsync:
         report["lipsync"] = project.lipsync  # added by the lips stage (faces, matches, job lip scores)
     opts = project.options or {}

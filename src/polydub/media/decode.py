@@ -50,15 +50,15 @@ def decode_for_asr(path: str | Path) -> Audio:
     return decode_audio(path, rate=ASR_RATE, channels=1)
 
 
-def decode_to_file(path: str | Path, out_wav: str | Path, rate: int | None = None, channels: int | None = None
-                   ) -> Path:
-    """Decode the first audio stream straight into a float WAV file (RF64 past 4 GB): ffmpeg streams
-    it, so a long input never sits in memory (a 30-minute stereo track is 635 MB of float32)."""
+def decode_to_file(path: str | Path, out_wav: str | Path, rate: int | None = None, channels: int | None = None,
+                   track: int = 0) -> Path:
+    """Decode one audio track (0 = first) straight into a float WAV file (RF64 past 4 GB): ffmpeg
+    streams it, so a long input never sits in memory (a 30-minute stereo track is 635 MB of float32)."""
     ffmpeg = require_tool("ffmpeg")
     out_wav = Path(out_wav)
     out_wav.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_wav.with_name(f".{out_wav.name}.partial")
-    cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(path), "-map", "0:a:0", "-vn"]
+    cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(path), "-map", f"0:a:{int(track)}", "-vn"]
     if rate:
         cmd += ["-ar", str(rate)]
     if channels:

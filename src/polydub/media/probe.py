@@ -50,7 +50,10 @@ def probe(path: str | Path, require_audio: bool = True) -> MediaInfo:
             f"not a readable video or audio file: {path.name}",
             "the file is corrupt or not media; try opening it in a media player or re-export it",
         )
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    from polydub.media.tracks import track_info
+
+    audio_streams = [s for s in streams if s.get("codec_type") == "audio"]
+    audio = audio_streams[0] if audio_streams else None
     # Cover art in mp3/m4a shows up as a one-frame "video" stream; it is not a video to dub.
     video = next(
         (s for s in streams if s.get("codec_type") == "video"
@@ -77,4 +80,5 @@ def probe(path: str | Path, require_audio: bool = True) -> MediaInfo:
         audio_codec=audio.get("codec_name") if audio else None,
         sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
         channels=int(audio["channels"]) if audio and audio.get("channels") else None,
+        audio_tracks=[track_info(s, n) for n, s in enumerate(audio_streams)],
     )

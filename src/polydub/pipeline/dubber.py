@@ -10,13 +10,14 @@ from pathlib import Path
 from polydub.audio import Audio
 from polydub.cache import file_key
 from polydub.errors import JobCancelledError, NothingToDubError, OutputError, PolydubError
-from polydub.languages import normalize_language
 from polydub.media.decode import ASR_RATE, decode_to_file
 from polydub.media.probe import probe
+from polydub.media.tracks import choose_audio_track
 from polydub.pipeline import stages
 from polydub.pipeline.background import BackgroundSeparation
 from polydub.pipeline.lips import BackgroundTracking, lipsync, start_face_tracking
 from polydub.pipeline.options import DubOptions, Progress, ProgressCallback
+from polydub.pipeline.validate import check_options
 from polydub.project import Project
 from polydub.report import build_report, write_report
 from polydub.timing.lines import SpeechRate
@@ -93,28 +94,25 @@ class Dubber:
 
     # -- stages ----------------------------------------------------------
     def stage_media(self, project: Project, input_path: Path) -> None:
-        key = project.input_key
+        track = project.media.audio_track if project.media else 0
+        key = project.input_key if track == 0 else f"{project.input_key}:a{track}"
         if project.stage_keys.get("media") == key and (self.work / "original.wav").exists() \
                 and (self.work / "asr16k.wav").exists():
             return
-        project.media = probe(input_path)
         self.work.mkdir(parents=True, exist_ok=True)
         # ffmpeg writes both straight to disk: a long input is never held whole in memory here
-        decode_to_file(input_path, self.original_wav)
+        decode_to_file(input_path, self.original_wav, track=track)
         self.progress("media", 0.6, "decoded the original audio")
-        decode_to_file(input_path, self.work / "asr16k.wav", rate=ASR_RATE, channels=1)
+        decode_to_file(input_path, self.work / "asr16k.wav", rate=ASR_RATE, channels=1, track=track)
         self._original = self._audio16k = None
         project.stage_keys["media"] = key
 
     def dub(self, input_path: str | Path) -> dict:
         input_path = Path(input_path)
         info = probe(input_path)  # fail fast, before anything is written
+        opts = check_options(self.options)  # everything knowable now, before the first stage
+        choose_audio_track(info, opts.audio_track, opts.source_language)
         _check_writable(self.out_dir)
-        opts = self.options
-        opts.target_language = normalize_language(opts.target_language)
-        if opts.source_language:
-            opts.source_language = normalize_language(opts.source_language)
-        stages.check_target_supported(opts)
         started = time.perf_counter()
         key = file_key(input_path)
         project = Project.load_or_none(self.out_dir)
@@ -153,7 +151,7 @@ class Dubber:
         project = Project.load_or_none(self.out_dir)
         if project is None or project.input_key != key:
             project = Project(input=str(input_path.resolve()), input_key=key)
-        project.media = info
+        project.media = choose_audio_track(info, None, None)
         self.run_stage("media", self.stage_media, project, input_path)
         self.run_stage("transcribe", stages.transcribe, self, project)
         if not project.segments:

@@ -39,6 +39,9 @@ class DubOptions:
     # them, kept in their profile; `clone_budget_s` bounds each speaker's search (wall clock).
     clone_voices: bool = False
     clone_budget_s: float = 60.0
+    # Robustness (issue 15): which of the input's audio tracks to dub (0 = first; None: the track in
+    # the source language, else the default one, else the first). The other tracks are kept.
+    audio_track: int | None = None
 
 
 @dataclass

@@ -9,6 +9,7 @@ import numpy as np
 from polydub.audio import Audio
 from polydub.cache import value_key
 from polydub.errors import UnsupportedLanguageError
+from polydub.media.tracks import output_plan, plan_notes
 from polydub.mix.mixer import MixPolicy
 from polydub.mix.streaming import LineFile, mix_file, speech_loudness
 from polydub.pipeline.background import BackgroundSeparation
@@ -48,7 +49,9 @@ def check_target_supported(opts) -> None:
 
 def transcribe(dubber: Dubber, project: Project) -> None:
     opts = dubber.options
-    key = value_key(project.input_key, opts.asr_model, opts.source_language, opts.max_line_seconds)
+    # the media key: the input, and which of its audio tracks (only when not the first: old caches hold)
+    source = project.stage_keys.get("media") or project.input_key
+    key = value_key(source, opts.asr_model, opts.source_language, opts.max_line_seconds)
     if project.stage_keys.get("transcribe") == key and project.segments:
         return
     recognizer = WhisperRecognizer(opts.asr_model)
@@ -294,6 +297,7 @@ def render(dubber: Dubber, project: Project, dub_wav, lips_video=None) -> dict[s
     media_path = out / f"{stem}{output_suffix(media)}"
     mux(media, dub_wav, media_path, project.target_language, project.source_language,
         keep_original=dubber.options.keep_original, video_path=lips_video)
+    _warn(project, plan_notes(output_plan(media, media_path.suffix, dubber.options.keep_original), media_path.suffix))
     source = write_subtitles(project.segments, out / "source", use_translation=False)
     target = write_subtitles(project.segments, out / "target", use_translation=True)
     return {"media": media_path.name, "subtitles_source": source["srt"].name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from polydub.media.ffmpeg import ffmpeg_write
+from polydub.media.tracks import output_plan
 from polydub.project import MediaInfo
 
 # ISO 639-2 tags for the audio track metadata.
@@ -35,6 +36,8 @@ def mux(media: MediaInfo, dub_wav: Path, out_path: Path, target_language: str,
     """Write to a temporary name first, then rename, so a failed run never leaves a plausible output.
     `video_path`: a re-encoded video stream (lip-sync) to use instead of the input's."""
     codec, codec_args = AUDIO_CODECS.get(out_path.suffix.lower(), ("aac", ["-b:a", "192k"]))
+    plan = output_plan(media, out_path.suffix, keep_original)
+    source = f"1:a:{media.audio_track}"
     cmd = ["-i", str(dub_wav)]
     if media.has_video:
         cmd += ["-i", media.path]
@@ -42,7 +45,8 @@ def mux(media: MediaInfo, dub_wav: Path, out_path: Path, target_language: str,
             cmd += ["-i", str(video_path)]
         cmd += ["-map", "2:v:0" if video_path is not None else "1:v:0", "-map", "0:a:0"]
         if keep_original:
-            cmd += ["-map", "1:a:0"]
+            cmd += ["-map", source]
+        cmd += [arg for track in plan["kept"] for arg in ("-map", f"1:a:{track}")]
         cmd += ["-c:v", "copy"]
         if video_path is not None:
             cmd += ["-copyts"]  # its frames carry the source's own timestamps (a first frame at 0.033 s stays)
@@ -50,14 +54,20 @@ def mux(media: MediaInfo, dub_wav: Path, out_path: Path, target_language: str,
             cmd += ["-tag:v", "hvc1"]  # what Apple players need to play copied HEVC in MP4
     else:
         cmd += ["-map", "0:a:0"]
+        if keep_original or plan["kept"]:
+            cmd += ["-i", media.path]
         if keep_original:
-            cmd += ["-i", media.path, "-map", "1:a:0"]
+            cmd += ["-map", source]
+        cmd += [arg for track in plan["kept"] for arg in ("-map", f"1:a:{track}")]
     cmd += ["-c:a", codec, *codec_args]
     cmd += ["-metadata:s:a:0", f"language={ISO639_2.get(target_language, target_language)}"]
     cmd += ["-disposition:a:0", "default"]
     if keep_original:
         tag = ISO639_2.get(source_language or "", source_language or "und")
         cmd += ["-metadata:s:a:1", f"language={tag}", "-disposition:a:1", "0"]
+    first_other = 2 if keep_original else 1
+    for n in range(first_other, first_other + len(plan["kept"])):  # kept tracks keep their tags, not the flag
+        cmd += [f"-disposition:a:{n}", "0"]
     if out_path.suffix.lower() in (".mp4", ".mov", ".m4a", ".m4v"):
         cmd += ["-movflags", "+faststart"]
     return ffmpeg_write(cmd, out_path)

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import polydub
-from polydub import telemetry
+from polydub import limits, telemetry
 from polydub.server import (
     compat,
     compat_avatar,
@@ -24,7 +24,9 @@ from polydub.server import (
 )
 from polydub.server.avatars import AvatarService
 from polydub.server.errors import install_error_handlers
+from polydub.server.guards import BodyLimit
 from polydub.server.live_hub import LiveHub
+from polydub.server.models import API_ERRORS
 from polydub.server.retention import RetentionLoop
 from polydub.server.runner import JobRunner
 from polydub.server.services import JobService
@@ -77,26 +79,27 @@ def create_app(settings: Settings | None = None, runner=None) -> FastAPI:
     app.state.live = LiveHub(settings.max_live_sessions)
     app.state.avatars = AvatarService(service)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=limits.JSON_BODY_BYTES)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Range"], allow_credentials=False,
                            expose_headers=["Content-Range", "Accept-Ranges", "Retry-After"])
-    app.include_router(routes_meta.public)
-    app.include_router(routes_metrics.router)
-    app.include_router(routes_meta.router)
-    app.include_router(routes_v1.router)
+    app.include_router(routes_meta.public, responses=API_ERRORS)
+    app.include_router(routes_metrics.router, responses=API_ERRORS)
+    app.include_router(routes_meta.router, responses=API_ERRORS)
+    app.include_router(routes_v1.router, responses=API_ERRORS)
     app.include_router(routes_v1.ws_router)
-    app.include_router(routes_voices.router)
-    app.include_router(routes_speakers.router)
-    app.include_router(compat.router)
+    app.include_router(routes_voices.router, responses=API_ERRORS)
+    app.include_router(routes_speakers.router, responses=API_ERRORS)
+    app.include_router(compat.router, responses=API_ERRORS)
     app.include_router(compat.ws_router)
-    app.include_router(routes_live.router)
+    app.include_router(routes_live.router, responses=API_ERRORS)
     app.include_router(routes_live.ws_router)
     app.include_router(compat_live.ws_router)
-    app.include_router(routes_avatar.router)
-    app.include_router(compat_avatar.router)
+    app.include_router(routes_avatar.router, responses=API_ERRORS)
+    app.include_router(compat_avatar.router, responses=API_ERRORS)
     # the studio's static files hold no data, so they are public; the page asks for the token if needed
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="studio")
     return app

@@ -95,6 +95,9 @@ def serve_command(
                                           "(POST /generate, which takes server paths) may read and write under "
                                           "(repeat). Without it that route refuses every path."),
     max_photo_mb: float = typer.Option(5, "--max-photo-mb", help="Largest avatar photo accepted."),
+    no_engine_checks: bool = typer.Option(False, "--no-engine-checks",
+                                          help="Do not refuse jobs at submission for languages, engines or voices "
+                                               "this machine lacks (when only remote Celery workers have them)."),
 ) -> None:
     """Start the server: studio at /, API docs at /docs, Prometheus metrics at /metrics."""
     if (ssl_certfile is None) != (ssl_keyfile is None):
@@ -106,7 +109,8 @@ def serve_command(
           upload_rate_per_min=upload_rate, upload_burst=upload_burst, keep_days=keep_days, min_free_mb=min_free_mb,
           metrics_public=metrics_public, log_format=log_format, model_idle_s=model_idle_s,
           job_lost_after_s=job_lost_after_s, visibility_timeout_s=visibility_timeout_s,
-          task_targets=_task_overrides(task), files_roots=list(files_root), max_photo_mb=max_photo_mb)
+          task_targets=_task_overrides(task), files_roots=list(files_root), max_photo_mb=max_photo_mb,
+          check_engines_at_submit=not no_engine_checks)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
+from polydub import limits
 from polydub.server.deps import get_service, require_token
 from polydub.server.errors import ApiError
 from polydub.server.routes_v1 import stream_events
@@ -41,7 +42,8 @@ class StatusResponse(BaseModel):
 @router.post("/upload", response_model=UploadResponse, summary="Legacy upload (fields: file, language)",
              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                  "type": "object", "required": ["file", "language"], "properties": {
-                     "file": {"type": "string", "format": "binary"}, "language": {"type": "string"}}}}}}})
+                     "file": {"type": "string", "format": "binary"},
+                     "language": {"type": "string", "maxLength": limits.LANGUAGE_CHARS}}}}}}})
 async def upload(request: Request, service: JobService = Depends(get_service)) -> UploadResponse:
     job = await service.create_from_upload(request, language_field="language")
     return UploadResponse(job_id=job.id, status="processing")

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from polydub import limits
 from polydub.server.avatars import AvatarService, inside_roots
 from polydub.server.deps import get_service, require_token
 from polydub.server.records import Avatar, Job
@@ -53,9 +54,9 @@ class AvatarItem(BaseModel):
 
 
 class AnimateBody(BaseModel):
-    avatarId: str  # noqa: N815
-    text: str
-    voiceId: str | None = None  # noqa: N815
+    avatarId: limits.JobId  # noqa: N815
+    text: limits.AvatarText
+    voiceId: limits.VoiceId | None = None  # noqa: N815
 
 
 class AnimationItem(BaseModel):
@@ -84,7 +85,8 @@ def _animation_item(job: Job) -> AnimationItem:
 
 
 @router.post("/avatar/upload", response_model=UploadAnswer, summary="Upload a face photo (reference route)")
-async def upload(image: UploadFile = File(...), name: str = Form(...), description: str = Form(""),
+async def upload(image: UploadFile = File(...), name: str = Form(..., min_length=1, max_length=limits.NAME_CHARS),
+                 description: str = Form("", max_length=limits.DESCRIPTION_CHARS),
                  avatars: AvatarService = Depends(get_avatars)) -> UploadAnswer:
     avatar = await avatars.create(image, name, description)
     return UploadAnswer(id=avatar.id, name=avatar.name, imageUrl=f"/api/avatars/{avatar.id}/image",

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, WebSocket
 
+from polydub import limits
 from polydub.live import LiveEvent, LiveInputError
 from polydub.live.pcm import check_rate, pcm16_to_float
 from polydub.server.errors import ApiError
@@ -79,6 +80,9 @@ class CompatLiveSocket(LiveSocket):
                 raise LiveInputError("create_voice_clone needs a speaker_id (the profile name)")
             if not isinstance(samples, list) or not samples:
                 raise LiveInputError("create_voice_clone needs audio_samples: a list of base64 PCM16 recordings")
+            if len(speaker.strip()) > limits.NAME_CHARS or len(samples) > limits.CLONE_SAMPLES:
+                raise LiveInputError(f"create_voice_clone takes a speaker_id of at most {limits.NAME_CHARS} "
+                                     f"characters and at most {limits.CLONE_SAMPLES} audio_samples")
             rate = check_rate(message.get("sample_rate", self.session.config.sample_rate if self.session else 16000))
             pcm = np.concatenate([pcm16_to_float(_b64(s, "audio_samples[]")) for s in samples])
             language = message.get("language") or (self.session.config.target_language if self.session else None)

@@ -58,4 +58,6 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, PolydubError):
             return error_response(400, type(exc).__name__, str(exc))
         log.exception("unhandled error")
-        return error_response(500, "internal_error", f"Internal error: {type(exc).__name__}: {exc}")
+        # The details (which may hold server paths) go to the server log, not to the client.
+        return error_response(500, "internal_error", f"Internal error ({type(exc).__name__}); the server log "
+                                                     "has the details. Please report it.")

@@ -45,9 +45,12 @@ class StoreProgress:
         if stage == last_stage and stage != "done" and pct - last_pct < 0.5 and now - last_t < 2.0:
             return
         self.last = (stage, pct, now)
-        self.store.add_event(self.job_id, status="running", stage=stage, percent=pct,
-                             message=getattr(ev, "message", "") or "", attempt=self.attempt,
-                             stage_seconds=dict(getattr(ev, "stage_seconds", None) or {}))
+        try:
+            self.store.add_event(self.job_id, status="running", stage=stage, percent=pct,
+                                 message=getattr(ev, "message", "") or "", attempt=self.attempt,
+                                 stage_seconds=dict(getattr(ev, "stage_seconds", None) or {}))
+        except Exception:  # noqa: BLE001 - a busy or unreachable database must not fail the dub itself
+            log.warning("job %s: progress event not stored (database busy?)", self.job_id, exc_info=True)
 
 
 class AttemptWatch:
@@ -108,8 +111,8 @@ def execute(store: JobStore, settings: Settings, job_id: str, attempt: int, work
             status = "cancelled"
             fields = {"message": "Cancelled (stopped cooperatively)", "error_code": "cancelled",
                       "error_message": "Cancelled by the user"}
-        written = store.transition(job.id, from_status=("running",), attempt=attempt, status=status,
-                                   finished_at=time.time(), **fields)
+        written = _with_retries(lambda: store.transition(job.id, from_status=("running",), attempt=attempt,
+                                                         status=status, finished_at=time.time(), **fields))
         if written:
             report = fields.get("report") or {}
             timing = report.get("timing") if isinstance(report.get("timing"), dict) else {}
@@ -120,7 +123,26 @@ def execute(store: JobStore, settings: Settings, job_id: str, attempt: int, work
         return status if written else "superseded"
 
 
+def _with_retries(write, attempts: int = 6, first_wait_s: float = 0.5):
+    """The outcome of minutes of work is not lost to a database that is busy for a moment: retried with
+    growing waits (~30 s in all, on top of the driver's own busy timeout)."""
+    wait = first_wait_s
+    for attempt in range(attempts):
+        try:
+            return write()
+        except Exception:  # noqa: BLE001 - OperationalError of any driver
+            if attempt == attempts - 1:
+                raise
+            log.warning("store write failed; retrying in %.1f s", wait, exc_info=True)
+            time.sleep(wait)
+            wait *= 2
+
+
 def _run(job, target: str, store: JobStore, attempt: int, cancel: threading.Event) -> tuple[str, dict]:
+    if job.input_path and not Path(job.input_path).exists():
+        message = ("The uploaded file is no longer on the server (it was deleted while the job waited); "
+                   "upload it again.")
+        return "failed", {"message": message, "error_code": "input_missing", "error_message": message}
     try:
         fn = load_target(target)
         Path(job.out_dir).mkdir(parents=True, exist_ok=True)

@@ -72,3 +72,65 @@ def check_disk(data_dir: Path, min_free_mb: float, incoming_bytes: int = 0) -> N
                        f"The server is low on disk space ({free / 1024 / 1024:.0f} MB free, keeps at least "
                        f"{min_free_mb:.0f} MB); no new uploads until jobs are deleted or pruned "
                        "(polydub jobs prune).")
+
+
+DRAIN_BYTES = 32 << 20  # past this an oversized body is not read at all: the connection is closed
+
+
+class BodyLimit:
+    """ASGI middleware: a request body that is not a multipart upload (those stream to disk under
+    their own limit, polydub.server.upload) may hold at most ``limits.JSON_BODY_BYTES``; past it the
+    answer is 413 before any route parses it (a 2 MB "translation" never reaches a worker)."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        if headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
+            await self.app(scope, receive, send)
+            return
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send, more=int(declared) <= DRAIN_BYTES)
+            return
+        chunks, size, more = [], 0, True
+        while more:  # bounded bodies are read whole here, then replayed to the route
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send, more)
+                return
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send, more: bool = True) -> None:
+        """413, after reading (and dropping) the rest of a body of up to DRAIN_BYTES: a client still
+        sending when the server closes gets a connection reset instead of the answer."""
+        from polydub.server.errors import error_response
+
+        drained = 0
+        while more and drained < DRAIN_BYTES:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            drained += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        response = error_response(413, "too_large", f"The request body is larger than the limit of "
+                                                    f"{self.max_bytes // 1024} KB.")
+        await response(scope, receive, send)

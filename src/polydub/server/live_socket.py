@@ -16,14 +16,15 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from polydub import limits
 from polydub.errors import PolydubError
 from polydub.live import LiveConfig, LiveEvent, LiveInputError, LiveSession
 from polydub.server.deps import websocket_token_ok
 from polydub.server.live_hub import EventPipe, LiveHub
 
 log = logging.getLogger("polydub.server.live")
-MAX_BINARY_BYTES = 1 << 20  # 1 MiB: 32 s of 16 kHz PCM, 5 s at 96 kHz; clients send 10-1000 ms
-MAX_TEXT_BYTES = 8 << 20  # JSON with base64 audio (voice samples for a clone are the largest)
+MAX_BINARY_BYTES = limits.LIVE_BINARY_BYTES
+MAX_TEXT_BYTES = limits.LIVE_TEXT_BYTES
 MAX_ERRORS = 50
 _CLOSE = object()
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from polydub import limits
+
 
 class ErrorDetail(BaseModel):
     code: str
@@ -14,6 +16,15 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+# Answers any route may give (auth, body limit, validation, rate and disk guards, database down).
+API_ERRORS: dict[int | str, dict] = {c: {"model": ErrorResponse}
+                                     for c in (400, 401, 404, 409, 413, 415, 422, 429, 503, 507)}
+
+
+class Limits(BaseModel):
+    limits: dict[str, Any] = Field(description="every bound on a field, by name (see polydub/limits.py)")
 
 
 class JobCreated(BaseModel):
@@ -99,10 +110,10 @@ class SegmentList(BaseModel):
 
 
 class SegmentPatch(BaseModel):
-    text: str | None = None
-    translation: str | None = None
-    speaker: str | None = None
-    voice: str | None = None
+    text: limits.LineText | None = None
+    translation: limits.LineText | None = None
+    speaker: limits.Name | None = None
+    voice: limits.VoiceId | None = Field(None, description="a voice id for this line only; empty clears it")
 
 
 class FileInfo(BaseModel):

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from polydub import limits
 from polydub.server.avatars import AvatarService, check_face, save_upload
 from polydub.server.deps import get_service, require_token
 from polydub.server.errors import ApiError
@@ -50,9 +51,10 @@ class AvatarList(BaseModel):
 
 
 class AnimateRequest(BaseModel):
-    text: str = Field(examples=["Добрый день! Меня зовут Анна."])
-    language: str | None = Field(None, examples=["ru"], description="default: detected for Cyrillic, else required")
-    voice: str | None = Field(None, description="voice id (engine:voice) or voice profile name; "
+    text: limits.AvatarText = Field(examples=["Добрый день! Меня зовут Анна."])
+    language: limits.LanguageCode | None = Field(None, examples=["ru"],
+                                                 description="default: detected for Cyrillic, else required")
+    voice: limits.VoiceId | None = Field(None, description="voice id (engine:voice) or voice profile name; "
                               "default: the best installed voice of the language")
 
 
@@ -116,7 +118,8 @@ def animation_out(job: Job) -> AnimationOut:
 
 @router.post("/avatars", status_code=201, response_model=AvatarOut, summary="Upload a portrait (face checked)")
 async def create_avatar(photo: UploadFile = File(..., description="JPG/PNG/WebP, one face"),
-                        name: str = Form(...), description: str = Form(""),
+                        name: str = Form(..., min_length=1, max_length=limits.NAME_CHARS),
+                        description: str = Form("", max_length=limits.DESCRIPTION_CHARS),
                         avatars: AvatarService = Depends(get_avatars)) -> AvatarOut:
     return avatar_out(await avatars.create(photo, name, description))
 
@@ -186,10 +189,13 @@ def _extract_audio(video, audio) -> None:
              summary="Make a lecture: face photo, voice sample, text with slide delimiters, optional slides")
 async def create_lecture(request: Request, face: UploadFile = File(..., description="portrait photo"),
                          voice_sample: UploadFile | None = File(None, description="a recording of the lecturer"),
-                         text: str | None = Form(None, description="the lecture text (or text_file)"),
+                         text: str | None = Form(None, max_length=limits.LECTURE_TEXT_CHARS,
+                                                 description="the lecture text (or text_file)"),
                          text_file: UploadFile | None = File(None, description="UTF-8 text file"),
-                         delimiter: str = Form("---"), language: str | None = Form(None),
-                         voice: str | None = Form(None, description="voice id or profile (without a sample)"),
+                         delimiter: str = Form("---", min_length=1, max_length=limits.DELIMITER_CHARS),
+                         language: str | None = Form(None, max_length=limits.LANGUAGE_CHARS),
+                         voice: str | None = Form(None, max_length=limits.VOICE_ID_CHARS,
+                                                  description="voice id or profile (without a sample)"),
                          slides: UploadFile | None = File(None, description="PDF deck, one page per slide"),
                          service: JobService = Depends(get_service)) -> LectureCreated:
     from polydub.avatar import split_lecture
@@ -216,6 +222,9 @@ async def create_lecture(request: Request, face: UploadFile = File(..., descript
                 raise ApiError(415, "bad_text", "The text file is not UTF-8 text.") from None
         if not (text or "").strip():
             raise ApiError(400, "missing_text", "Give the lecture text (field text or text_file).")
+        if len(text) > limits.LECTURE_TEXT_CHARS:
+            raise ApiError(413, "too_large", f"The lecture text has {len(text)} characters; the limit is "
+                                             f"{limits.LECTURE_TEXT_CHARS}. Split it into several lectures.")
         try:
             pieces = split_lecture(text, delimiter)
         except PolydubError as exc:

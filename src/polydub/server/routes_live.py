@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.responses import Response
 
+from polydub import limits
 from polydub.errors import PolydubError
 from polydub.live import LiveEvent
 from polydub.server.deps import require_token
@@ -102,8 +103,10 @@ async def delete_session(session_id: str, request: Request):
 UPLOAD_AUDIO_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary", "description": "a recording of one person (audio or video)"},
-        "speaker_id": {"type": "string", "description": "profile name; a new one is created, an existing one extended"},
-        "language": {"type": "string", "description": "also choose (and save) the voice for this language"}}}}}}}
+        "speaker_id": {"type": "string", "maxLength": limits.NAME_CHARS,
+                       "description": "profile name; a new one is created, an existing one extended"},
+        "language": {"type": "string", "maxLength": limits.LANGUAGE_CHARS,
+                     "description": "also choose (and save) the voice for this language"}}}}}}}
 
 
 @router.post("/upload-audio", openapi_extra=UPLOAD_AUDIO_BODY,
@@ -114,8 +117,11 @@ async def upload_audio(request: Request) -> dict:
     try:
         path, name, fields = await receive_upload(request, folder, min(settings.max_upload_bytes, 200 << 20))
         sniff_media(path)
-        speaker = (fields.get("speaker_id") or fields.get("name") or Path(name).stem).strip()[:200]
+        speaker = (fields.get("speaker_id") or fields.get("name") or Path(name).stem[:limits.NAME_CHARS]).strip()
         language = (fields.get("language") or "").strip() or None
+        if len(speaker) > limits.NAME_CHARS or len(language or "") > limits.LANGUAGE_CHARS:
+            raise ApiError(422, "invalid_request", f"speaker_id has at most {limits.NAME_CHARS} characters, "
+                                                   f"language at most {limits.LANGUAGE_CHARS}.")
         return await asyncio.to_thread(enrol_file, path, speaker, language, request.app.state.live.engines)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 import polydub
 from polydub.server.deps import require_token
-from polydub.server.models import Health, Languages, Voices
+from polydub.server.models import Health, Languages, Limits, Voices
 
 public = APIRouter(prefix="/api", tags=["meta"])
 router = APIRouter(prefix="/api", tags=["meta"], dependencies=[Depends(require_token)])
@@ -178,3 +178,12 @@ async def voices(request: Request) -> Voices:
     listed = await run_in_threadpool(_cached, _voices_key(), _voices)
     profiles = await run_in_threadpool(profile_summaries, request.app.state.live.engines)
     return listed.model_copy(update={"profiles": profiles})
+
+
+@router.get("/limits", response_model=Limits, summary="Limits on every text, list, number and upload field")
+def get_limits(request: Request) -> Limits:
+    from polydub import limits
+
+    values = limits.as_dict()
+    values["upload_bytes"] = request.app.state.settings.max_upload_bytes
+    return Limits(limits=values)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from polydub import limits
 from polydub.server.deps import get_service, require_token
 from polydub.server.errors import ApiError
 from polydub.server.models import ErrorResponse, SegmentPatch
@@ -43,7 +44,7 @@ class Rematch(BaseModel):
 
 
 class SaveProfile(BaseModel):
-    name: str
+    name: limits.Name
 
 
 def _project(service: JobService, job_id: str):
@@ -56,6 +57,15 @@ def _project(service: JobService, job_id: str):
     if project is None:
         raise ApiError(409, "no_project", "This job has no speakers yet.")
     return job, project
+
+
+def _job_audio(job) -> Path:
+    """The job's decoded speech (work/asr16k.wav), which "match again" and "save as profile" need."""
+    path = Path(job.out_dir) / "work" / "asr16k.wav"
+    if not path.is_file():
+        raise ApiError(409, "audio_gone", "This job's decoded audio is no longer on disk (the job failed early "
+                                          "or its work files were removed); dub the file again.")
+    return path
 
 
 def _lines(project, speaker: str) -> list[int]:
@@ -109,7 +119,7 @@ def match_again(job_id: str, speaker: str, service: JobService = Depends(get_ser
     lines = _lines(project, speaker)
     registry = get_registry()
     embedder = default_embedder()
-    speech = speaker_audio(Audio.read(Path(job.out_dir) / "work" / "asr16k.wav"), project.segments, speaker)
+    speech = speaker_audio(Audio.read(_job_audio(job)), project.segments, speaker)
     if speech.duration < 0.5:
         raise ApiError(422, "no_speech", f"Speaker {speaker} has too little speech to match a voice to.")
     language = project.target_language or job.options.get("target_language")
@@ -140,6 +150,7 @@ def save_profile(job_id: str, speaker: str, body: SaveProfile,
         if current and current != name and store.get(current) is not None and store.get(name) is None:
             profile = store.rename(current, name)  # a profile made for this speaker (e.g. by cloning)
         else:
+            _job_audio(job)
             sample = job_speaker_sample(Path(job.out_dir), speaker, Path(job.out_dir) / "work" / "profile-samples")
             embedder = default_embedder()
             profile = store.add(name, [embedder.embed(speech_of([sample]))], samples=[sample], embedder=embedder.name)

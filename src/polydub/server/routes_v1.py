@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from polydub import limits
 from polydub.server.deps import get_service, require_token, websocket_token_ok
 from polydub.server.models import (
     ErrorResponse,
@@ -31,20 +32,29 @@ ws_router = APIRouter()
 # shares): polled this often, so an event is seen ~EVENT_POLL_S/2 after a worker wrote it.
 EVENT_POLL_S = 0.2
 
+_LANG = {"type": "string", "maxLength": limits.LANGUAGE_CHARS}
+_ENGINE = {"type": "string", "maxLength": limits.ENGINE_NAME_CHARS}
 UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file", "target_language"],
     "properties": {
         "file": {"type": "string", "format": "binary", "description": "Video or audio (type probed by content)"},
-        "target_language": {"type": "string", "example": "es"},
-        "source_language": {"type": "string", "description": "empty or 'auto' to detect"},
-        "mt_engine": {"type": "string"}, "tts_engine": {"type": "string"},
-        "voices": {"type": "string", "description": 'JSON object speaker -> voice id, e.g. {"S1": "kokoro:ef_dora"}'},
+        "target_language": {**_LANG, "example": "es"},
+        "source_language": {**_LANG, "description": "empty or 'auto' to detect"},
+        "mt_engine": _ENGINE, "tts_engine": _ENGINE,
+        "voices": {"type": "string", "maxLength": limits.FORM_FIELD_BYTES,
+                   "description": 'JSON object speaker -> voice id, e.g. {"S1": "kokoro:ef_dora"} '
+                                  f"(at most {limits.VOICES_PER_JOB} speakers)"},
         "keep_original": {"type": "boolean"}, "separation": {"type": "boolean"},
-        "original_voice_db": {"type": "number", "description": "voice-over level of the original speech"},
+        "original_voice_db": {"type": "number", "minimum": limits.ORIGINAL_VOICE_DB[0],
+                              "maximum": limits.ORIGINAL_VOICE_DB[1],
+                              "description": "voice-over level of the original speech"},
         "commercial_safe": {"type": "boolean", "description": "only voices licensed for commercial use "
                             "(default: the server's `serve --commercial-safe`)"},
         "lipsync": {"type": "boolean", "description": "re-animate the on-screen speakers' mouths to follow the dub"},
         "quality_checks": {"type": "boolean", "description": "measure and repair each line (default true)"},
+        "audio_track": {"type": "integer", "minimum": limits.AUDIO_TRACK[0], "maximum": limits.AUDIO_TRACK[1],
+                        "description": "which audio track to dub (0 = first; default: the one in the source "
+                                       "language, else the default track); the others are kept"},
     }}}}}}
 
 

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from polydub import limits
 from polydub.server.deps import get_service, require_token
 from polydub.server.errors import ApiError
 from polydub.server.models import ErrorResponse
@@ -47,18 +48,18 @@ class ProfileList(BaseModel):
 
 
 class ProfilePatch(BaseModel):
-    name: str
+    name: limits.Name
 
 
 class VoiceChoice(BaseModel):
-    voice: str
+    voice: limits.VoiceId
 
 
 class CloneRequest(BaseModel):
-    language: str = Field(examples=["es"])
-    profile: str | None = Field(None, description="profile to clone; created from the job's speaker if needed")
-    job_id: str | None = Field(None, description="a finished dub whose speaker's speech to clone")
-    speaker: str | None = Field(None, examples=["S1"])
+    language: limits.LanguageCode = Field(examples=["es"])
+    profile: limits.Name | None = Field(None, description="profile to clone; created from the job's speaker if needed")
+    job_id: limits.JobId | None = Field(None, description="a finished dub whose speaker's speech to clone")
+    speaker: limits.Name | None = Field(None, examples=["S1"])
     budget_s: float = Field(60.0, ge=5, le=1800, description="search time in seconds (more: closer voice)")
     steps: int | None = Field(None, ge=4, le=2000, description="stop after this many syntheses")
 
@@ -124,7 +125,7 @@ def list_profiles() -> ProfileList:
              summary="Create a profile from a recording (or add one to an existing profile)",
              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                  "type": "object", "required": ["name", "file"], "properties": {
-                     "name": {"type": "string"},
+                     "name": {"type": "string", "minLength": 1, "maxLength": limits.NAME_CHARS},
                      "file": {"type": "string", "format": "binary",
                               "description": "audio or video of the person speaking (a browser recording works)"}}}}}}})
 async def enrol(request: Request, service: JobService = Depends(get_service)) -> ProfileOut:
@@ -136,6 +137,8 @@ async def enrol(request: Request, service: JobService = Depends(get_service)) ->
         name = (fields.get("name") or "").strip()
         if not name:
             raise ApiError(422, "invalid_request", "Give the profile a name.")
+        if len(name) > limits.NAME_CHARS:
+            raise ApiError(422, "invalid_request", f"A profile name has at most {limits.NAME_CHARS} characters.")
         await run_in_threadpool(sniff_media, path)
         return await run_in_threadpool(_enrol, name, path)
     finally:
@@ -237,7 +240,7 @@ def _speak(voice_id: str, text: str | None) -> Response:
     registry = get_registry()
     try:
         voice = registry.get_voice(voice_id)
-        text = (text or "").strip()[:300] or PROBE_TEXT.get(voice.language, PROBE_TEXT["en"])
+        text = (text or "").strip() or PROBE_TEXT.get(voice.language, PROBE_TEXT["en"])
         return _wav(registry.synthesize(text, voice))
     except PolydubError as exc:
         raise ApiError(422, "unknown_voice", str(exc)) from None
@@ -245,7 +248,7 @@ def _speak(voice_id: str, text: str | None) -> Response:
 
 @router.get("/profiles/{name}/preview", summary="Speak a text with the profile's voice for a language (WAV)",
             response_class=Response, responses={200: {"content": {"audio/wav": {}}}})
-def preview_profile(name: str, lang: str, text: str | None = None):
+def preview_profile(name: str, lang: limits.LanguageCode, text: limits.PreviewText | None = None):
     from polydub.pipeline.cloning import matched_voice
 
     store = _store()
@@ -261,7 +264,7 @@ def preview_profile(name: str, lang: str, text: str | None = None):
 
 @router.get("/voices/preview", summary="Speak a text with any voice (WAV)", response_class=Response,
             responses={200: {"content": {"audio/wav": {}}}})
-def preview_voice(voice: str, text: str | None = None):
+def preview_voice(voice: limits.VoiceId, text: limits.PreviewText | None = None):
     return _speak(voice, text)
 
 

@@ -9,9 +9,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from polydub import telemetry
+from polydub import limits, telemetry
 from polydub.server.errors import ApiError
 from polydub.server.guards import RateLimiter, check_disk, check_rate
 from polydub.server.models import FileInfo, JobDetail, JobError, JobSummary, SegmentOut, SegmentPatch
@@ -24,17 +24,20 @@ EDITS_FILE = "studio-edits.json"
 
 
 class JobOptions(BaseModel):
-    target_language: str
-    source_language: str | None = None
-    mt_engine: str | None = None
-    tts_engine: str | None = None
-    voices: dict[str, str] = {}
+    """The options of a dub job (multipart form fields of POST /api/jobs); bounds from polydub.limits."""
+
+    target_language: limits.LanguageCode
+    source_language: limits.LanguageCode | None = None
+    mt_engine: limits.EngineName | None = None
+    tts_engine: limits.EngineName | None = None
+    voices: dict[limits.Name, limits.VoiceId] = Field({}, max_length=limits.VOICES_PER_JOB)
     keep_original: bool = False
     separation: bool = True
-    original_voice_db: float | None = None
+    original_voice_db: float | None = Field(None, ge=limits.ORIGINAL_VOICE_DB[0], le=limits.ORIGINAL_VOICE_DB[1])
     commercial_safe: bool | None = None  # None: the server's default (`serve --commercial-safe`)
     lipsync: bool = False  # re-animate the on-screen speakers' mouths (stage "lips")
     quality_checks: bool = True
+    audio_track: int | None = Field(None, ge=limits.AUDIO_TRACK[0], le=limits.AUDIO_TRACK[1])
 
     @field_validator("target_language", "source_language")
     @classmethod
@@ -49,21 +52,33 @@ class JobOptions(BaseModel):
     @classmethod
     def _voices(cls, v: Any) -> Any:
         if isinstance(v, str):
-            return json.loads(v) if v.strip() else {}
+            try:
+                return json.loads(v) if v.strip() else {}
+            except ValueError as exc:
+                raise ValueError(f'not a JSON object like {{"S1": "kokoro:ef_dora"}} ({exc})') from None
         return v
 
 
-def _check_licences(opts: JobOptions) -> None:
-    """In commercial-safe mode, a non-commercial engine or voice asked for by name is refused at once."""
-    if not opts.commercial_safe:
-        return
-    from polydub.errors import LicenceError
-    from polydub.voice.registry import get_registry
+# PolydubError subclass -> API error code of a refused submission
+_REFUSAL_CODES = {"UnsupportedLanguageError": "unsupported_language", "EngineNotInstalledError": "engine_not_installed",
+                  "LicenceError": "non_commercial_voice", "InputMediaError": "unsupported_media"}
 
+
+def check_dub_options(opts: JobOptions, check_engines: bool = True) -> None:
+    """Everything knowable at submission (polydub.pipeline.validate): 422 with the reason, before any work."""
+    import dataclasses
+
+    from polydub.errors import PolydubError
+    from polydub.pipeline.options import DubOptions
+    from polydub.pipeline.validate import check_options
+
+    names = {f.name for f in dataclasses.fields(DubOptions)}
+    dub = DubOptions(**{k: v for k, v in opts.model_dump().items() if k in names and v is not None})
     try:
-        get_registry().restricted(True).check_requested(opts.tts_engine, opts.voices.values())
-    except LicenceError as exc:
-        raise ApiError(422, "non_commercial_voice", str(exc)) from None
+        check_options(dub, check_engines=check_engines)
+    except PolydubError as exc:
+        raise ApiError(422, _REFUSAL_CODES.get(type(exc).__name__, "invalid_option"), str(exc)) from None
+    opts.target_language, opts.source_language = dub.target_language, dub.source_language
 
 
 def _form_options(fields: dict[str, str]) -> JobOptions:
@@ -73,7 +88,12 @@ def _form_options(fields: dict[str, str]) -> JobOptions:
     try:
         opts = JobOptions.model_validate(data)
     except (ValidationError, json.JSONDecodeError) as exc:
-        msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else f"voices is not JSON: {exc}"
+        if isinstance(exc, ValidationError):
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            msg = f"{where}: {err['msg']}" if where else err["msg"]
+        else:
+            msg = f"voices is not JSON: {exc}"
         raise ApiError(422, "invalid_request", f"Invalid job options: {msg}") from None
     if opts.target_language is None:
         raise ApiError(422, "invalid_request", "target_language cannot be 'auto'.")
@@ -116,8 +136,12 @@ class JobService:
             opts = _form_options(fields)
             if opts.commercial_safe is None:
                 opts.commercial_safe = self.settings.commercial_safe
-            await run_in_threadpool(_check_licences, opts)
-            await run_in_threadpool(sniff_media, path)
+            await run_in_threadpool(check_dub_options, opts, self.settings.check_engines_at_submit)
+            found = await run_in_threadpool(sniff_media, path)
+            tracks = int(found.get("audio_tracks") or 1)
+            if opts.audio_track is not None and opts.audio_track >= tracks:
+                raise ApiError(422, "no_such_track", f"The file has {tracks} audio track{'s' if tracks > 1 else ''}, "
+                                                     f"so there is no audio_track {opts.audio_track} (0 is the first).")
         except BaseException:
             shutil.rmtree(self.settings.job_dir(job_id), ignore_errors=True)
             raise

@@ -44,6 +44,9 @@ class Settings:
     # Folders the reference lecture route (POST /generate, which takes server paths) may read and
     # write under; none: that route refuses every path.
     files_roots: list[Path] = field(default_factory=list)
+    # Refuse a job at submission when this machine's engines cannot run it (languages, engines, voices).
+    # Turn off when the server has no engines installed and only Celery workers elsewhere do.
+    check_engines_at_submit: bool = True
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser().resolve()

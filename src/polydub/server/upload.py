@@ -12,6 +12,7 @@ from pathlib import Path
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from polydub import limits
 from polydub.server.errors import ApiError
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -47,9 +48,11 @@ async def receive_upload(request: Request, dest_dir: Path, max_bytes: int, file_
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
         state["name"] += data[start:end]
+        _check_header(state["name"])
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
         state["value"] += data[start:end]
+        _check_header(state["value"])
 
     def on_header_end() -> None:
         state["headers"][state["name"].lower()] = state["value"]
@@ -69,14 +72,20 @@ async def receive_upload(request: Request, dest_dir: Path, max_bytes: int, file_
             if state["size"] > max_bytes:
                 raise _too_large(max_bytes)
             state["fh"].write(data[start:end])
-        elif len(state["buf"]) < 64 * 1024:
+        else:
             state["buf"] += data[start:end]
+            if len(state["buf"]) > limits.FORM_FIELD_BYTES:
+                raise ApiError(413, "field_too_large",
+                               f"The form field '{state['field']}' is larger than the limit of "
+                               f"{limits.FORM_FIELD_BYTES // 1024} KB.")
 
     def on_part_end() -> None:
         if state["fh"] is not None and not state["fh"].closed:
             state["fh"].close()
         elif state["field"]:
             fields[state["field"]] = state["buf"].decode("utf-8", "replace")
+            if len(fields) > limits.FORM_FIELDS:
+                raise ApiError(413, "too_many_fields", f"The upload has more than {limits.FORM_FIELDS} form fields.")
 
     parser = MultipartParser(params[b"boundary"], {
         "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
@@ -101,6 +110,12 @@ async def receive_upload(request: Request, dest_dir: Path, max_bytes: int, file_
     if state["path"] is None:
         raise ApiError(400, "bad_request", f"No file was sent: add the video or audio as the '{file_field}' field.")
     return state["path"], state["filename"] or state["path"].name, fields
+
+
+def _check_header(value: bytes) -> None:
+    if len(value) > limits.FORM_FIELD_BYTES:
+        raise ApiError(413, "field_too_large", "A part header of the upload is larger than "
+                                               f"{limits.FORM_FIELD_BYTES // 1024} KB.")
 
 
 def _discard(state: dict, dest_dir: Path) -> None:
@@ -132,7 +147,8 @@ def sniff_media(path: Path) -> dict:
                                                  "(checked by content, not by its name). Try MP4, MKV, MOV, "
                                                  "WebM, WAV or MP3.")
     return {"format": fmt, "duration": float((info.get("format") or {}).get("duration") or 0.0),
-            "has_video": "video" in kinds}
+            "has_video": "video" in kinds,
+            "audio_tracks": sum(1 for s in streams if s.get("codec_type") == "audio")}
 
 
 def _sniff_with_av(path: Path) -> dict:
@@ -140,7 +156,7 @@ def _sniff_with_av(path: Path) -> dict:
         import av
 
         with av.open(str(path)) as c:
-            has_audio = any(s.type == "audio" for s in c.streams)
+            has_audio = sum(1 for s in c.streams if s.type == "audio")
             has_video = any(s.type == "video" for s in c.streams)
             duration = (c.duration or 0) / 1_000_000
             fmt = c.format.name
@@ -148,4 +164,4 @@ def _sniff_with_av(path: Path) -> dict:
         raise ApiError(415, "unsupported_media", "The file is not a video or audio file that can be read.") from None
     if not has_audio:
         raise ApiError(415, "no_audio", "The file has no audio track, so there is no speech to dub.")
-    return {"format": fmt, "duration": duration, "has_video": has_video}
+    return {"format": fmt, "duration": duration, "has_video": has_video, "audio_tracks": has_audio}

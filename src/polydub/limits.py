@@ -27,6 +27,7 @@ AVATAR_TEXT_CHARS = 5000  # what one avatar video says (~5 minutes of speech)
 LECTURE_TEXT_CHARS = 200_000  # a whole lecture (a 2-hour course is ~120 000 characters)
 DESCRIPTION_CHARS = 1000  # an avatar's description
 DELIMITER_CHARS = 32  # the slide delimiter of a lecture ("---")
+PATH_CHARS = 4096  # a server path (the reference lecture route takes paths): PATH_MAX on Linux
 # -- lists --------------------------------------------------------------------------------------
 VOICES_PER_JOB = 32  # speaker -> voice entries in one job (diarization finds a handful)
 CLONE_SAMPLES = 20  # recordings in one live create_voice_clone message
@@ -53,6 +54,7 @@ LanguageCode = Annotated[str, Field(max_length=LANGUAGE_CHARS)]
 JobId = Annotated[str, Field(max_length=JOB_ID_CHARS)]
 AvatarText = Annotated[str, Field(min_length=1, max_length=AVATAR_TEXT_CHARS)]
 Description = Annotated[str, Field(max_length=DESCRIPTION_CHARS)]
+ServerPath = Annotated[str, Field(max_length=PATH_CHARS)]
 
 
 def as_dict() -> dict[str, Any]:

@@ -16,6 +16,7 @@ import asyncio
 import re
 import time
 from datetime import datetime, timezone
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -122,11 +123,26 @@ def avatar_animations(avatar_id: str, avatars: AvatarService = Depends(get_avata
 
 # -- the lecture generator -------------------------------------------------------------------------
 class GenerateBody(BaseModel):
-    face_path: str
-    voice_path: str
-    lecture_text_path: str
-    generated_dir_path: str
-    id: str | int = 0
+    face_path: limits.ServerPath
+    voice_path: limits.ServerPath
+    lecture_text_path: limits.ServerPath
+    generated_dir_path: limits.ServerPath
+    id: Annotated[str, Field(max_length=64)] | int = 0
+
+
+class GenerateAnswer(BaseModel):
+    """The reference lecture service's answer shape, for success and failure alike."""
+
+    error: bool
+    message: str
+    result: Any = None
+
+
+GENERATE_ANSWERS: dict[int | str, dict] = {
+    400: {"model": GenerateAnswer, "description": "a bad lecture id"},
+    403: {"model": GenerateAnswer, "description": "a path outside the folders given with --files-root (or none "
+                                                  "given), or a file that does not exist"},
+}
 
 
 def _answer(error: bool, message: str, result=None, status: int = 200) -> JSONResponse:
@@ -140,7 +156,8 @@ def _generating(request: Request) -> set[str]:
     return state.generate_jobs
 
 
-@router.post("/generate", summary="Generate a lecture from server paths (reference route; waits until done)")
+@router.post("/generate", response_model=GenerateAnswer, responses=GENERATE_ANSWERS,
+             summary="Generate a lecture from server paths (reference route; waits until done)")
 async def generate(body: GenerateBody, request: Request, service: JobService = Depends(get_service)):
     roots = service.settings.files_roots
     if not roots:
@@ -178,7 +195,8 @@ async def generate(body: GenerateBody, request: Request, service: JobService = D
     return _answer(True, service.public_text(job, job.error_message or "Generation failed"))
 
 
-@router.get("/generate/cancel", summary="Cancel the running generation (reference route; within 2 s)")
+@router.get("/generate/cancel", response_model=GenerateAnswer,
+            summary="Cancel the running generation (reference route; within 2 s)")
 async def cancel_generation(request: Request, service: JobService = Depends(get_service)):
     targets = list(_generating(request))
     active = [j for j in targets if service.store.get(j) and service.store.get(j).status in ("queued", "running")]
@@ -193,6 +211,6 @@ async def cancel_generation(request: Request, service: JobService = Depends(get_
     return _answer(False, "Generation cancelled" if active else "Nothing to cancel", bool(active))
 
 
-@router.get("/ping", summary="Liveness (reference route)")
+@router.get("/ping", response_model=GenerateAnswer, summary="Liveness (reference route)")
 def ping():
     return _answer(False, "Pong", True)

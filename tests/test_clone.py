@@ -93,6 +93,8 @@ def test_dub_reuses_the_profiles_evolved_voice_without_a_new_search(clones, tmp_
     assert info["voice_source"] == "evolved" and info["clone"]["reused"], info
     assert info["clone"]["similarity_evolved"] > info["clone"]["similarity_stock"]
     assert all(s["voice"] == "kokoro-evolved:jfk@es" for s in report["segments"])
+    page = (tmp_path / "out" / "report.html").read_text()  # the person reading the report sees it too
+    assert "Speakers and voices" in page and "reused from profile jfk" in page
 
 
 def test_too_short_sample_says_so_and_falls_back_to_matching(profiles, tmp_path) -> None:
@@ -119,6 +121,7 @@ def test_dub_with_too_little_speech_keeps_the_matched_voice(profiles, tmp_path) 
     assert info["voice_source"] == "matched" and info["voice"].startswith("kokoro:"), info
     assert "cloning needs at least" in info["clone"]["skipped"]
     assert any("cloning needs at least" in w for w in report["warnings"])
+    assert "not cloned:" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_cli_clone_budget_and_errors(profiles, tmp_path, capsys) -> None:

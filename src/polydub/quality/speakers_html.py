@@ -11,11 +11,9 @@ SOURCES = {"evolved": "evolved for this speaker (clone)", "matched": "closest st
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return html.escape(str(value))
+    from polydub.quality.html_report import _fmt as fmt  # the report's own number format (imports this module)
+
+    return fmt(value, digits)
 
 
 def _clone_note(clone: dict | None) -> str:

@@ -157,6 +157,19 @@ def _voices_page(page, base: str) -> None:
     with page.expect_response(lambda r: "/preview" in r.url, timeout=180_000) as preview:
         card.locator("button[data-act=preview-lang]").click()
     assert preview.value.status == 200
+    # Clone a profile's voice from the Voices page: progress, then the figures of the search.
+    card.locator("button[data-act=clone]").click()
+    page.wait_for_selector(".profile-card[data-name='Uploaded'] .clone-progress:not([hidden]) progress")
+    done = ".profile-card[data-name='Uploaded'] .clone-progress p"
+    page.wait_for_function(f"(document.querySelector(\"{done}\") || {{}}).textContent?.match(/Cloned|No evolved/)",
+                           timeout=600_000)
+    card = page.locator(".profile-card[data-name='Uploaded']")
+    if page.locator(done).text_content().startswith("Cloned"):
+        assert card.locator(".badge.clone").count() == 1 and "kokoro-evolved:Uploaded@es" in card.text_content()
+        assert "syntheses" in card.text_content()
+    else:  # the stock voice stays, and is never shown as a clone
+        assert card.locator(".badge.clone").count() == 0 and "kokoro:" in card.text_content()
+    page.screenshot(path=ARTIFACTS / "voices-4a-profile-cloned.png", full_page=True)
     card.locator("[data-role=rename]").fill("Uploaded Two")
     card.locator("button[data-act=rename]").click()
     page.wait_for_selector(".profile-card[data-name='Uploaded Two']")

@@ -33,11 +33,14 @@ def test_report_html_names_each_speakers_voice_and_clone() -> None:
              "syntheses": 40}
     speakers = {"S1": {"voice": "kokoro-evolved:ana@es", "voice_source": "evolved", "profile": "ana", "clone": clone},
                 "S2": {"voice": "kokoro:ef_dora", "voice_source": "matched",
-                       "clone": {"skipped": "S2: only 2.1 s of speech"}}}
+                       "clone": {"skipped": "S2: only 2.1 s of speech"}},
+                "S3": {"voice": "kokoro-evolved:bo@es", "voice_source": "evolved", "profile": "bo",
+                       "clone": {"reused": True, "similarity_evolved": 0.5, "similarity_stock": 0.4}}}
     page = render_html({"speakers": speakers, "segments": []})
     section = page[page.index("Speakers and voices"):page.index("<h2>Flagged lines")]
     assert "kokoro-evolved:ana@es" in section and "evolved for this speaker" in section
     assert "similarity 0.720 vs stock 0.610 (kokoro:em_alex)" in section and "40 syntheses" in section
+    assert "reused from profile bo: similarity 0.500 vs stock 0.400" in section
     assert "not cloned: S2: only 2.1 s of speech" in section and "closest stock voice" in section
     assert "Speakers and voices" not in render_html({"segments": []})
 

@@ -16,7 +16,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return fmt(value, digits)
 
 
-def _clone_note(clone: dict | None) -> str:
+def _clone_note(clone: dict | None, profile: str | None) -> str:
     """One cell that says what the voice search did (or why it did not run)."""
     if not clone:
         return ""
@@ -26,7 +26,7 @@ def _clone_note(clone: dict | None) -> str:
                f"({html.escape(str(clone.get('stock_voice') or '?'))}); CER {_fmt(clone.get('cer_evolved'))} vs "
                f"{_fmt(clone.get('cer_stock'))}")
     if clone.get("reused"):
-        return f"reused from profile {html.escape(str(clone.get('profile') or ''))}: {figures}"
+        return f"reused from profile {html.escape(str(clone.get('profile') or profile or '?'))}: {figures}"
     cost = f"{_fmt(clone.get('search_seconds'), 1)} s, {_fmt(clone.get('syntheses'))} syntheses"
     if clone.get("voice_source") == "matched":
         reason = html.escape(str(clone.get("reason") or "no candidate beat the stock voice"))
@@ -46,7 +46,8 @@ def speakers_html(report: dict) -> str:
         rows.append(f"<tr><td>{html.escape(str(spk))}</td><td>{html.escape(str(info.get('voice') or '–'))}</td>"
                     f"<td>{html.escape(SOURCES.get(source, source or '–'))}</td>"
                     f"<td>{html.escape(str(info.get('profile') or '–'))}</td>"
-                    f"<td class=num>{_fmt(info.get('seconds'), 1)}</td><td>{_clone_note(info.get('clone'))}</td></tr>")
+                    f"<td class=num>{_fmt(info.get('seconds'), 1)}</td>"
+                    f"<td>{_clone_note(info.get('clone'), info.get('profile'))}</td></tr>")
     if not rows:
         return ""
     head = ("<tr><th>speaker</th><th>voice</th><th>voice from</th><th>profile</th><th>speech s</th>"

@@ -162,7 +162,8 @@ def _voices_page(page, base: str) -> None:
     page.wait_for_selector("#rec-state:has-text('Recorded')")
     page.fill("#enrol-name", "Recorded")
     page.get_by_role("button", name="Save profile").click()
-    page.wait_for_selector(".profile-card[data-name='Recorded']", timeout=60_000)
+    page.wait_for_selector(".profile-card[data-name='Recorded'], #alert:not([hidden])", timeout=60_000)
+    assert page.locator(".profile-card[data-name='Recorded']").count() == 1, page.locator("#alert").text_content()
     # Preview a profile in Spanish, rename one, delete one.
     card = page.locator(".profile-card[data-name='Uploaded']")
     with page.expect_response(lambda r: "/preview" in r.url, timeout=180_000) as preview:

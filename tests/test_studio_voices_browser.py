@@ -150,6 +150,8 @@ def _voices_page(page, base: str) -> None:
     page.goto(base + "/voices.html")
     page.wait_for_selector(".profile-card[data-name='Studio Speaker']")
     assert page.locator(".profile-card").count() == 2  # saved + cloned
+    saved = page.locator(".profile-card[data-name='Studio Speaker']")
+    assert saved.locator("[data-role=voice]").input_value() == saved.locator("dd code").first.text_content()
     # Enrol from a file.
     page.fill("#enrol-name", "Uploaded")
     page.set_input_files("#enrol-file", str(media_file("audio/fw_jfk.flac")))

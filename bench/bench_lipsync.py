@@ -187,7 +187,7 @@ def main() -> int:
             row["dlib_follow"], row["dlib_floor"] = dlib_scores(out, report, src)
             row.update(lipsync_parts(src, out, report, folder))
             rows.append(row)
-            console.print(f"{name}: done")
+            print(json.dumps(row), flush=True)  # a row survives a run cut short
         w2l = {b: wav2lip_faces_per_second(b) for b in (1, 8)}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     table = Table(title="lip-sync (2-core CPU; models warm)")

@@ -255,6 +255,8 @@ def test_a_faceless_stretch_is_left_alone(tmp_path) -> None:
                     "-c:v", "libx264", "-preset", "veryfast", "-crf", "14", "-c:a", "aac", str(video)], check=True)
     lines = [("S1", 0.3, 3.6, _speech(3.0)), ("S1", 4.0, 8.9, _speech(4.5))]
     tracks, _faces, result = _lipsync_lines(video, lines, tmp_path / "out.mp4")
+    cuts = [float(tracks.times[i]) for i in tracks.shots[1:]]
+    assert any(abs(t - 4.0) < 0.1 for t in cuts), cuts  # the pattern -> face switch is a shot cut
     early, late = result.plans
     assert early.status == "untouched" and early.reason == "no face is visible during this line", early.reason
     assert late.status == "lipsync" and late.face_track is not None, late.reason

@@ -52,10 +52,12 @@ def installed(lang: str | None = typer.Option(None, "--lang", help="only voices 
 
     registry = get_registry().restricted(commercial_safe)
     table = Table(title="installed voices")
-    for col in ("id", "language", "gender", "quality", "licence"):
+    voices = sorted(registry.voices(language=lang, include_explicit=True), key=lambda v: (v.language, -v.quality, v.id))
+    # an id is copied into commands: never cut it
+    table.add_column("id", no_wrap=True, min_width=max([2, *(len(v.id) for v in voices)]))
+    for col in ("language", "gender", "quality", "licence"):
         table.add_column(col)
-    for v in sorted(registry.voices(language=lang, include_explicit=True),
-                    key=lambda v: (v.language, -v.quality, v.id)):
+    for v in voices:
         licence = voice_licence(v, registry.installed_engine(v.engine))
         if is_non_commercial(v):
             licence = f"NON-COMMERCIAL: {licence}"

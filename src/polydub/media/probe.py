@@ -66,6 +66,8 @@ def probe(path: str | Path, require_audio: bool = True) -> MediaInfo:
             "give a file with sound (check it plays with audio)",
         )
     duration = float(fmt.get("duration") or (audio or {}).get("duration") or 0.0)
+    if duration <= 0:  # a browser's MediaRecorder writes live WebM, whose header has no duration
+        duration = _demuxed_duration(path)
     if duration <= 0:
         raise InputMediaError(f"{path.name} has zero duration", "the file may be truncated; re-export it")
     return MediaInfo(
@@ -82,3 +84,18 @@ def probe(path: str | Path, require_audio: bool = True) -> MediaInfo:
         channels=int(audio["channels"]) if audio and audio.get("channels") else None,
         audio_tracks=[track_info(s, n) for n, s in enumerate(audio_streams)],
     )
+
+
+def _demuxed_duration(path: Path) -> float:
+    """The end of the last packet, in seconds (reads packets only, decodes nothing)."""
+    import av
+
+    end = 0.0
+    try:
+        with av.open(str(path)) as container:
+            for packet in container.demux():
+                if packet.pts is not None and packet.time_base is not None:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    except (av.error.FFmpegError, OSError):
+        return 0.0
+    return end

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from polydub.quality.lips_html import lipsync_html
+from polydub.quality.speakers_html import speakers_html
 
 HTML_FILE = "report.html"
 
@@ -222,6 +223,7 @@ def render_html(report: dict, out_dir: Path | None = None) -> str:
 <body><h1>{title}</h1>
 <h2>Summary</h2>{_summary_html(report)}
 {f'<h2>Warnings</h2><ul>{warnings}</ul>' if warnings else ''}
+{speakers_html(report)}
 <h2>Flagged lines</h2>{_flagged_html(segments)}
 <h2>Timeline</h2>{imgs['timeline']}
 <h2>Tempo</h2>{imgs['tempo']}

@@ -189,11 +189,18 @@ def waveform(job_id: str, track: str = "original", points: int = 800,
     if not path.is_file():
         raise ApiError(404, "file_not_found", f"This job has no {track} sound track (yet).")
     points = max(50, min(int(points), 4000))
-    with sf.SoundFile(str(path)) as f:
-        data = f.read(dtype="float32", always_2d=True)
-        rate = f.samplerate
-    mono = np.abs(data).max(axis=1) if data.size else np.zeros(1, np.float32)
-    edges = np.linspace(0, len(mono), points + 1).astype(int)
-    peaks = [float(mono[a:b].max()) if b > a else 0.0 for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    top = max(peaks) or 1.0
-    return Waveform(track=track, duration=len(mono) / rate, peaks=[round(p / top, 3) for p in peaks])
+    peaks = np.zeros(points, np.float32)
+    with sf.SoundFile(str(path)) as f:  # block by block: a long job's track never sits in memory
+        rate, frames = f.samplerate, f.frames
+        edges = np.linspace(0, frames, points + 1).astype(np.int64)
+        done = 0
+        for block in f.blocks(blocksize=rate * 30, dtype="float32", always_2d=True):
+            loud = np.abs(block).max(axis=1)
+            # the buckets this block touches, and where each starts inside the block
+            first, last = (np.searchsorted(edges, [done, done + len(loud) - 1], side="right") - 1).clip(0, points - 1)
+            starts = (edges[first:last + 1] - done).clip(0, len(loud) - 1)
+            starts[0] = 0
+            peaks[first:last + 1] = np.maximum(peaks[first:last + 1], np.maximum.reduceat(loud, starts))
+            done += len(loud)
+    top = float(peaks.max()) or 1.0
+    return Waveform(track=track, duration=frames / rate, peaks=[round(float(p) / top, 3) for p in peaks])

@@ -64,7 +64,9 @@ function fillVoiceSelect(card) {
   const p = V.profiles.find(x => x.name === card.dataset.name), lang = $("[data-role=lang]", card).value;
   const current = p.voices[lang] ? p.voices[lang].voice : "";
   const voices = V.voices.filter(v => v.language === lang && (!v.extra || !v.extra.evolved || v.extra.profile === p.name));
-  $("[data-role=voice]", card).innerHTML = voices.map(v => `<option value="${esc(v.id)}" ${v.id === current ? "selected" : ""}>${esc(v.name)} (${esc(v.engine)}${v.gender ? ", " + esc(v.gender) : ""})</option>`).join("");
+  // The profile's voice may be one the list leaves out (an English timbre speaking Spanish): show it anyway.
+  const unlisted = current && !voices.some(v => v.id === current) ? `<option value="${esc(current)}" selected>${esc(current)}</option>` : "";
+  $("[data-role=voice]", card).innerHTML = unlisted + voices.map(v => `<option value="${esc(v.id)}" ${v.id === current ? "selected" : ""}>${esc(v.name)} (${esc(v.engine)}${v.gender ? ", " + esc(v.gender) : ""})</option>`).join("");
   const cloneBtn = $("button[data-act=clone]", card);
   cloneBtn.disabled = !V.cloneLanguages.includes(lang);
   cloneBtn.title = cloneBtn.disabled ? `Cloned voices speak ${V.cloneLanguages.map(langName).join(", ")}` : "";

@@ -84,6 +84,11 @@ def run_config(runner: str, workers: int, jobs: int, args, broker: str | None) -
 
 
 def main() -> int:
+    if "--abuse" in sys.argv:  # the abuse mode lives in its own file (bench_abuse.py); same options otherwise
+        sys.argv.remove("--abuse")
+        from bench_abuse import main as abuse_main
+
+        return abuse_main()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runner", choices=["embedded", "celery", "both"], default=None,
                     help="default: celery when --broker is given, else embedded")

@@ -141,3 +141,35 @@ def test_voice_too_slow_for_most_lines_changes_for_the_whole_speaker(tmp_path: P
     assert registry.get_voice(change["to"]).gender == "male"  # the speaker's gender is kept
     assert all(q["repairs"][-1]["scope"] == "all lines of S1" for q in qs)
     assert any("voice changed" in w for w in ctx.tools.warnings)
+
+
+def test_overflow_never_trades_a_natural_voice_for_a_robotic_one(tmp_path: Path) -> None:
+    """A Russian line too long for its slot with RHVoice: espeak would fit it (it speaks faster) but
+    sounds robotic, so it is never the repair; the speaker keeps a natural voice, the line its flag."""
+    from polydub.quality.checks import Tools
+    from polydub.quality.context import Context
+    from polydub.quality.loop import _audio_measures
+    from polydub.quality.speaker_voice import repair_speaker_voices
+
+    registry = get_registry()
+    if "rhvoice" not in {e.name for e in registry.available_engines()}:
+        pytest.skip("RHVoice is not installed (./setup.sh installs it)")
+    dubber = _dubber(tmp_path, DubOptions(target_language="ru"))
+    text = "Спросите не о том, что ваша страна может сделать для вас, а о том, что вы можете сделать для неё."
+    project = Project(input="jfk", source_language="en", target_language="ru",
+                      segments=[Segment(id=0, start=3.0, end=5.0, text="-", translation=text)],
+                      speakers={"S1": {"voice": "rhvoice:aleksandr", "voice_source": "matched"}})
+    policy = TimingPolicy()
+    voice = registry.get_voice("rhvoice:aleksandr")
+    windows = line_windows(project.segments, 5.5, policy)
+    render_line(project.segments[0], windows[0], voice, registry, policy, tmp_path)
+    project.segments[0].audio_key = line_key(project.segments[0], windows[0], voice.id, policy)
+    assert (project.segments[0].overflow or 0.0) > 0.02
+    th = Thresholds(whisper=False, similarity=False, backtranslation=False)
+    ctx = Context(dubber=dubber, project=project, th=th, policy=policy, voices=registry, mt=None,
+                  tools=Tools(th), src="en", tgt="ru")
+    repair_speaker_voices(ctx, project.segments, windows, [{"repairs": []}], _audio_measures)
+    info = project.speakers["S1"]
+    tried = [t["voice"] for t in (info.get("voice_change_tried") or info.get("voice_change") or {}).get("tried", [])]
+    assert not any(v.startswith("espeak:") for v in tried + [info["voice"]]), info
+    assert registry.get_voice(info["voice"]).quality >= 2

@@ -19,6 +19,10 @@ class Word(BaseModel):
     probability: float | None = None
 
 
+# mt_engine of a line whose translation a person wrote: never re-translated or "repaired" by an engine
+USER_TRANSLATION = "user"
+
+
 class Segment(BaseModel):
     """One dub line: a span of original speech and everything derived from it."""
 

@@ -10,7 +10,7 @@ fails keeps its best rendering and carries flags plus the list of repairs tried.
 from __future__ import annotations
 
 from polydub.cache import value_key
-from polydub.project import Project, Segment
+from polydub.project import USER_TRANSLATION, Project, Segment
 from polydub.quality.checks import (
     FLAG_INTELLIGIBILITY,
     FLAG_OVERFLOW,
@@ -89,6 +89,8 @@ def _audio_measures(ctx: Context, seg: Segment, q: dict) -> None:
 
 def _repair_translation(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
     score = _bt_score(ctx, seg, q)
+    if seg.mt_engine == USER_TRANSLATION:  # a person's own wording is checked and flagged, never replaced
+        return
     if not _suspect(ctx, _adequacy(ctx, seg, q), score) or not is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt):
         return
     others = [c for c in ctx.mt.candidates(ctx.src, ctx.tgt) if c.name != seg.mt_engine]

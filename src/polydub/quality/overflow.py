@@ -4,7 +4,7 @@ A faster voice is not a repair: one person keeps one voice (quality/speaker_voic
 
 from __future__ import annotations
 
-from polydub.project import Segment
+from polydub.project import USER_TRANSLATION, Segment
 from polydub.quality.checks import FLAG_OVERFLOW, is_draft
 from polydub.quality.context import Context, Snapshot, current_voice, fit_score, fits, render
 from polydub.quality.llm_shorten import char_budget, with_llm_shorter
@@ -17,6 +17,8 @@ def _shorter_candidates(ctx: Context, seg: Segment, engines: bool, q: dict | Non
     """(action, text) renderings shorter than the current one, meaning-preserving first; with a
     character budget, the LLM's same-meaning rewrite when the lossless edits are not enough."""
     current = (seg.translation or "").strip()
+    if seg.mt_engine == USER_TRANSLATION:  # a person's own words: only lossless edits (pauses), no rewording
+        engines = False
     found: list[tuple[str, str]] = []
     allow_draft = is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt)
     for engine in ctx.mt.candidates(ctx.src, ctx.tgt) if engines else []:

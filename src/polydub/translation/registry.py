@@ -59,6 +59,15 @@ class DocumentTranslation:
     line_notes: dict[int, str] = field(default_factory=dict)  # line index -> what happened to it
     notes: list[str] = field(default_factory=list)  # about the whole document, for the warnings
 
+    def extend(self, part: DocumentTranslation) -> None:
+        """Append the next batch of the same document (its line indices shift by this one's length)."""
+        offset = len(self.texts)
+        self.texts += part.texts
+        self.engines += part.engines
+        self.problems.update({offset + i: p for i, p in part.problems.items()})
+        self.line_notes.update({offset + i: n for i, n in part.line_notes.items()})
+        self.notes += [n for n in part.notes if n not in self.notes]
+
 
 def score(engine: Translator, source: str, target: str) -> float:
     if isinstance(engine, ChainTranslator):

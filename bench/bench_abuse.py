@@ -24,6 +24,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from machine import machine_note  # noqa: E402  (bench/ is the script's folder)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 FAKES = "task_targets={'dub': 'tests.test_server_fakes:fake_dub', 'render': 'tests.test_server_fakes:fake_rerender'}"
@@ -166,7 +168,7 @@ def main() -> int:
         print(f"  {r['done']}/{r['jobs']} done in {r['wall']:.0f} s; answers to abuse: {r['statuses']}", flush=True)
     what = "fake pipeline" if args.fake else f"{args.media.name} -> {args.target}" + (
         " (no separation, no quality)" if args.fast else "")
-    print(f"\nserver under abuse: {what}, {args.workers} worker(s); machine shared with other jobs")
+    print(f"\nserver under abuse: {what}, {args.workers} worker(s); {machine_note()}")
     print("| abuse req/s (asked) | sent | achieved req/s | jobs done | wall s | 5xx | no answer "
           "| GET job p50 ms | p95 ms | max ms |")
     print("|---|---|---|---|---|---|---|---|---|---|")

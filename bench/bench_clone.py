@@ -29,9 +29,10 @@ from polydub.audio import Audio
 from polydub.pipeline import Dubber, DubOptions
 from polydub.pipeline.stages import translate
 from polydub.speakers.embedding import cosine, default_embedder, get_embedder
-from polydub.speakers.matching import candidate_voices, choose_voices, likely_gender, speaker_audio
+from polydub.speakers.traits import speaker_audio
 from polydub.voice.equalize import match_level, speech_rms
 from polydub.voice.evolve import CloneSettings
+from polydub.voice.matching import candidate_voices, choose_voices, likely_gender
 from polydub.voice.registry import get_registry
 
 RATE = 16000

@@ -29,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from machine import machine_note  # (bench/ is the script's folder)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -49,16 +50,18 @@ SPANISH_TEXT = ["Buenos días a todos. Hoy quiero hablarles de mi ciudad.",
 # (label, source language declared to the server, target, clips or "kokoro-es", extra options)
 PAIRS = {
     "en-es": ("en→es", "en", "es", ENGLISH, {}),
+    "en-es-first40": ("en→es, first clause ≤ 40 characters (the old default)", "en", "es", ENGLISH,
+                      {"first_clause_chars": 40}),
     "en-es-auto": ("en→es, language detected (Whisper base)", "auto", "es", ENGLISH, {}),
     "en-pt": ("en→pt", "en", "pt", ENGLISH, {}),
     "es-en": ("es→en (Kokoro-spoken source)", "es", "en", "kokoro-es", {}),
     "de-en": ("de→en", "de", "en", ["audio/st_deyu.wav"], {}),
     "fr-en": ("fr→en", "fr", "en", ["audio/st_fayu.wav"], {}),
     "ru-en": ("ru→en", "ru", "en", ["audio/st_eluosi.wav"], {}),
-    "ru-en-whisper": ("ru→en, Whisper's own translation", "ru", "en", ["audio/st_eluosi.wav"],
-                      {"mt_engine": "whisper"}),
+    "ru-en-qwen": ("ru→en, Qwen 1.5B text translation (asked for)", "ru", "en", ["audio/st_eluosi.wav"],
+                   {"mt_engine": "qwen"}),
 }
-DEFAULT_PAIRS = "en-es,en-es-auto,en-pt,es-en,de-en,fr-en,ru-en,ru-en-whisper"
+DEFAULT_PAIRS = "en-es,en-es-first40,en-es-auto,en-pt,es-en,de-en,fr-en,ru-en,ru-en-qwen"
 
 
 def free_port() -> int:
@@ -182,7 +185,10 @@ def run_pair(base: str, key: str, sessions: int) -> dict:
             "abandoned": sum(1 for r in results if r.get("abandoned")),
             "unfinished": sum(1 for r in results if r.get("unfinished")),
             "asr_model": done[0]["metrics"]["asr_model"] if done else "",
-            "speculative": sum(1 for r in done if r["metrics"]["speculative"])}
+            "speculative": sum(1 for r in done if r["metrics"]["speculative"]),
+            # per line: latency, first TTS, queue and VAD ms, to see what makes the slow tail
+            "per_line": [[round(r["latency_ms"]), r["metrics"]["tts_first_ms"], r["metrics"]["queue_ms"],
+                          r["metrics"]["vad_ms"]] for r in done]}
 
 
 def fmt(v) -> str:
@@ -190,8 +196,7 @@ def fmt(v) -> str:
 
 
 def print_table(rows: list[dict], load: tuple[float, float, float]) -> None:
-    print(f"\nLive dubbing latency through WS /api/live at real-time pace — {os.cpu_count()} CPUs, load average "
-          f"{load[0]:.1f} at start (machine shared with other jobs: numbers are inflated)\n")
+    print(f"\nLive dubbing latency through WS /api/live at real-time pace — {machine_note(load[0])}\n")
     print("| pair | sessions | lines | median ms | p95 ms | VAD ms | ASR ms | MT ms | first TTS ms | queue ms "
           "| CPU ms to first sound | abandoned | ASR model |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from machine import machine_note  # noqa: E402  (bench/ is the script's folder)
+
 REPO = Path(__file__).resolve().parents[1]
 CYCLE_CLIPS = ["video/vr_face_1.mp4", "audio/st_RD_Radio31_000.wav", "video/vr_face_2.mp4", "audio/fw_jfk.flac",
                "video/st_ref_KatieHill_000.mp4", "audio/vr_audio_1.wav", "video/ls_demo3_video.mp4"]
@@ -158,7 +160,7 @@ def main() -> int:
                        if on) or "core only"
     config += f", tts {args.tts}" if args.tts else ""
     print(f"\nlong input: {args.minutes:g} min en->{args.to} [{config}], {final['lines']} lines "
-          "(machine shared with other jobs)")
+          f"({machine_note()})")
     print("| measure | value |")
     print("|---|---|")
     rows = [("wall time", f"{wall:.0f} s (RTF {wall / media_s:.2f})"),

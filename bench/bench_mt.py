@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from machine import machine_note  # noqa: E402  (bench/ is the script's folder)
 from rich.console import Console
 from rich.table import Table
 
@@ -148,7 +149,7 @@ def _row(direction: str, name: str, tier, sources, texts, refs, seconds) -> dict
 
 
 def print_mt_table(results: list[dict], console: Console, markdown: bool) -> None:
-    table = Table(title="Translation: chrF vs the bench/mt references (machine shared with other jobs)")
+    table = Table(title=f"Translation: chrF vs the bench/mt references ({machine_note()})")
     for col in ("direction", "engine", "chrF", "sent/s", "leaked lines"):
         table.add_column(col, justify="right" if col not in ("direction", "engine") else "left")
     for r in results:

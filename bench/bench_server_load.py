@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from machine import machine_note  # noqa: E402  (bench/ is the script's folder)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 FAKES = {"dub": "tests.test_server_fakes:fake_dub", "render": "tests.test_server_fakes:fake_rerender"}
@@ -127,7 +129,7 @@ def main() -> int:
             redis.stop()
     what = "fake pipeline" if args.fake else f"{args.media.name} -> {args.target}" + (
         " (no separation, no quality)" if args.fast else "")
-    print(f"\nserver load: {what}; machine shared with other jobs")
+    print(f"\nserver load: {what}; {machine_note()}")
     print("| runner | workers | jobs | done | failed | wall s | jobs/min | queue wait mean s | queue wait max s "
           "| run mean s |")
     print("|---|---|---|---|---|---|---|---|---|---|")

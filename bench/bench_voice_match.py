@@ -23,7 +23,8 @@ from polydub.audio import Audio
 from polydub.pipeline import Dubber, DubOptions
 from polydub.pipeline.stages import translate
 from polydub.speakers.embedding import available_embedders, cosine, get_embedder
-from polydub.speakers.matching import candidate_voices, choose_voices, likely_gender, speaker_audio
+from polydub.speakers.traits import speaker_audio
+from polydub.voice.matching import candidate_voices, choose_voices, likely_gender
 from polydub.voice.registry import get_registry
 
 CASES = [("audio/fw_jfk.flac", "es"), ("audio/st_RD_Radio31_000.wav", "es"), ("audio/vr_audio_1.wav", "es"),

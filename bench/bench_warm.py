@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import machine_note  # noqa: E402  (bench/ is the script's folder)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -68,7 +70,7 @@ def main() -> int:
     media_s = float(__import__("tests.helpers", fromlist=["duration"]).duration(args.media))
     print(f"\nwarm workers: {args.media.name} ({media_s:.1f} s) -> {args.target}, separation "
           f"{'on' if args.separation else 'off'}, quality {'on' if args.quality else 'off'} "
-          "(machine shared with other jobs)")
+          f"({machine_note()})")
     print("| job | worker | wall s | RTF | status | worker RSS MB | stage seconds |")
     print("|---|---|---|---|---|---|---|")
     for n, kind, wall, status, rss, stages in rows:

@@ -145,7 +145,7 @@ def test_fetch_script_is_idempotent(tmp_path) -> None:
 
 
 def test_accented_cross_lingual_voices_are_not_offered_for_matching() -> None:
-    from polydub.speakers.matching import candidate_voices
+    from polydub.voice.matching import candidate_voices
     from polydub.voice.registry import get_registry
 
     registry = get_registry()

@@ -12,10 +12,10 @@ from polydub.pipeline import DubOptions
 from polydub.pipeline import stages as pipeline_stages
 from polydub.quality.checks import Thresholds, Tools
 from polydub.quality.metrics import cer
-from polydub.speakers.matching import candidate_voices
 from polydub.voice.espeak import EspeakEngine
 from polydub.voice.festival import FestivalEngine
 from polydub.voice.licences import is_explicit_only, is_non_commercial, licence_summary
+from polydub.voice.matching import candidate_voices
 from polydub.voice.mbrola import MbrolaEngine
 from polydub.voice.registry import VoiceRegistry
 from polydub.voice.rhvoice import RHVoiceEngine
@@ -162,7 +162,7 @@ def test_fallback_when_engines_are_missing() -> None:
 def test_setup_embeds_the_new_voices(registry: VoiceRegistry, monkeypatch) -> None:
     """`polydub.prepare` embeds every voice matching may pick, the RHVoice and MBROLA ones included
     (and not the voices offered only by id)."""
-    from polydub.speakers import matching
+    from polydub.voice import matching
 
     embedded: list[str] = []
     monkeypatch.setattr(matching, "voice_embedding", lambda voice, *_: embedded.append(voice.id))

@@ -309,7 +309,7 @@ def models() -> None:
 @app.command()
 def sample(output: Path = typer.Argument(Path("sample.mp4"), help="where to write the sample video")) -> None:
     """Render a short English sample video offline, to try polydub without media of your own."""
-    from polydub.media.sample import make_sample
+    from polydub.sample import make_sample
 
     make_sample(output)
     out_console.print(f"[green]sample:[/green] {output}  (try: polydub dub {output} --to es -o out/)")

@@ -211,8 +211,8 @@ def preview(name: str, text: str, lang: str = typer.Option(..., "--lang"),
                                                  help="only voices licensed for commercial use")) -> None:
     """Speak a text with the voice a profile would get in a language."""
     from polydub.speakers.embedding import default_embedder
-    from polydub.speakers.enrol import profile_voice
     from polydub.voice.licences import is_non_commercial, voice_licence
+    from polydub.voice.matching import profile_voice
     from polydub.voice.registry import get_registry
 
     store = _store()

@@ -31,7 +31,7 @@ def prepare() -> list[str]:
     state = "verified" if model_verified() else "missing: run scripts/fetch_qwen.sh"
     done.append(f"qwen model: {qwen_path()} ({state})")
     from polydub.speakers.embedding import default_embedder
-    from polydub.speakers.matching import prepare_voice_embeddings
+    from polydub.voice.matching import prepare_voice_embeddings
     from polydub.voice.registry import get_registry
 
     count = prepare_voice_embeddings(get_registry(), default_embedder())

@@ -7,6 +7,7 @@ models run in test_live_engine.py and test_live_server.py.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -16,7 +17,7 @@ import pytest
 from polydub.audio import Audio
 from polydub.live import LiveConfig, LiveEngines, LiveInputError, LiveSession
 from polydub.live.clauses import split_clauses
-from polydub.live.engines import ComputeSlots
+from polydub.live.engines import WHISPER_TRANSLATE, ComputeSlots
 from polydub.live.pacing import Pacer, PacingPolicy
 from polydub.live.pcm import PcmInput, float_to_pcm16, pcm16_to_float
 from polydub.live.recorder import LiveRecorder
@@ -145,6 +146,13 @@ def test_clauses_start_short_and_keep_every_word():
     assert split_clauses("  ...  ") == []
     # "Sí." alone would sound clipped: it is joined to what follows
     assert split_clauses("Sí. Claro que sí, señor. Y otra frase más.")[0] == "Sí. Claro que sí, señor."
+    # each piece at most twice the one before (voiced while that one plays), ending at a pause where one is near
+    long = text + " Y además, una frase más larga que sigue después de todo esto para ver cómo crecen las piezas."
+    pieces = split_clauses(long, first_chars=20, rest_chars=160)
+    assert " ".join(pieces).split() == long.split()
+    assert len(pieces[0]) <= 30 and len(pieces) >= 4
+    assert all(len(b) <= max(20, 2 * len(a)) for a, b in itertools.pairwise(pieces))
+    assert pieces[2].endswith("país.")  # the sentence end, not the word limit
 
 
 def test_compute_slots_serve_the_oldest_line_first():
@@ -346,3 +354,26 @@ def test_microphone_without_sounddevice_or_device_says_what_to_do(capsys):
     assert main(["live", "mic", "--to", "es"]) == 2
     err = capsys.readouterr().err
     assert "what to do" in err and ("sounddevice" in err or "audio" in err)
+
+
+def test_live_into_english_takes_whisper_over_an_llm_unless_the_client_names_it():
+    from polydub.translation.base import Translator
+    from polydub.translation.registry import TranslationRegistry
+
+    class SlowLlm(Translator):
+        name, uses_llm = "slow-llm", True
+
+        def is_available(self):
+            return True
+
+        def pairs(self):
+            return {("ru", "en"), ("ru", "es")}
+
+        def translate(self, lines, source, target):
+            return list(lines)
+
+    engines = LiveEngines(voices=object(), translations=TranslationRegistry([SlowLlm()]), embedder=object(),
+                          profiles=object())
+    assert engines.translator("ru", "en") == WHISPER_TRANSLATE
+    assert engines.translator("ru", "en", "slow-llm").name == "slow-llm"
+    assert engines.translator("ru", "es").name == "slow-llm"  # Whisper cannot reach Spanish

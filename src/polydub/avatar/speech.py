@@ -85,11 +85,11 @@ def voice_from_sample(sample: str | Path, language: str, probe_text: str, regist
     profile and the choice is saved there."""
     from polydub.media.decode import decode_for_asr
     from polydub.media.probe import probe
-    from polydub.speakers.adaptation import choose_adaptation
     from polydub.speakers.embedding import default_embedder
-    from polydub.speakers.enrol import profile_voice, speech_only
-    from polydub.speakers.matching import candidate_voices, choose_voices, likely_gender
+    from polydub.speakers.enrol import speech_only
     from polydub.voice.adapt import Adaptation, adapted_voice
+    from polydub.voice.adaptation import choose_adaptation
+    from polydub.voice.matching import candidate_voices, choose_voices, likely_gender, profile_voice
 
     sample = Path(sample)
     probe(sample)
@@ -146,8 +146,8 @@ def choose_voice(language: str, registry, voice: str | None = None, voice_sample
             if saved is None:
                 raise not_a_voice from None
             from polydub.speakers.embedding import default_embedder
-            from polydub.speakers.enrol import profile_voice
             from polydub.voice.adapt import Adaptation, adapted_voice
+            from polydub.voice.matching import profile_voice
 
             found = profile_voice(store, saved, language, registry, default_embedder())
             if saved.adaptation and not found.extra.get("evolved"):

@@ -32,7 +32,8 @@ class LiveConfig:
     max_utterance_s: float = 7.0  # from here on a 0.15 s pause ends the utterance; 2 s later any dip does
     max_tempo: float = 1.3
     max_lag_s: float = 12.0
-    first_clause_chars: int = 40  # ~1-1.5 s of speech: Kokoro voices it in ~0.2-0.3 s on 2 quiet cores
+    # ~1 s of speech, voiced by Kokoro in ~0.9 s on 2 quiet cores; 40 cost 0.5 s more (bench_live, 2026-11-30)
+    first_clause_chars: int = 20
     clause_chars: int = 160
 
     @classmethod

@@ -99,7 +99,8 @@ class LiveEngines:
 
     def translator(self, source: str, target: str, prefer: str | None = None):
         """The registry's best engine for the pair (cached); WHISPER_TRANSLATE when only Whisper's own
-        speech translation reaches the target (English), or when asked for."""
+        speech translation reaches the target (English), when the best is an LLM and the target is
+        English (latency first; name the engine to get it), or when asked for."""
         source, target = normalize_language(source), normalize_language(target)
         key = (source, target, prefer)
         with self._lock:
@@ -111,11 +112,16 @@ class LiveEngines:
                     self._translators[key] = WHISPER_TRANSLATE
                 else:
                     try:
-                        self._translators[key] = self.translations.best(source, target, prefer=prefer)
+                        chosen = self.translations.best(source, target, prefer=prefer)
                     except UnsupportedLanguageError:
                         if target != "en" or prefer:
                             raise
-                        self._translators[key] = WHISPER_TRANSLATE
+                        chosen = WHISPER_TRANSLATE
+                    # An in-process LLM costs 5-8 s a line on 2 cores (bench_live), Whisper's own
+                    # translation nothing: live into English takes the latter unless the client names one.
+                    if target == "en" and not prefer and _uses_llm(chosen):
+                        chosen = WHISPER_TRANSLATE
+                    self._translators[key] = chosen
                     _keep_warm(self._translators[key], source, target)
             return self._translators[key]
 
@@ -146,7 +152,7 @@ class LiveEngines:
 
         from polydub.audio import Audio
         from polydub.errors import PolydubError
-        from polydub.speakers.matching import likely_gender
+        from polydub.voice.matching import likely_gender
 
         for model in models:
             if model in available_models():
@@ -156,6 +162,11 @@ class LiveEngines:
         tone = Audio(0.1 * np.sin(np.arange(16000) / 5.0, dtype=np.float32), 16000)
         # The first new speaker would otherwise pay for parselmouth's import and the gender model's fit.
         likely_gender(tone, self.embedder.embed(tone), self.voices, self.embedder)
+
+
+def _uses_llm(translator) -> bool:
+    links = getattr(translator, "links", None) or [translator]
+    return any(getattr(link, "uses_llm", False) for link in links)
 
 
 def _keep_warm(translator, source: str, target: str) -> None:

@@ -154,7 +154,7 @@ class SpeakerTracker:
 
     def _matched_voice(self, sid: str, samples: np.ndarray, embedding: np.ndarray,
                        used: set[str]) -> tuple[Voice, float]:
-        from polydub.speakers.matching import candidate_voices, choose_voices, likely_gender
+        from polydub.voice.matching import candidate_voices, choose_voices, likely_gender
 
         candidates = [v for v in candidate_voices(self.voices, self.target, self.engine or self.default.engine)
                       if v.id not in used] or [self.default]

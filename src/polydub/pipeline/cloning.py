@@ -62,8 +62,8 @@ def evolve(speech: Audio, language: str, settings: CloneSettings, stock=None, ge
            registry=None) -> CloneResult:
     """Run the voice search for one speaker (the stock voice to beat defaults to the matched one)."""
     from polydub.speakers.embedding import default_embedder
-    from polydub.speakers.matching import candidate_voices, choose_voices, likely_gender
     from polydub.voice.evolve_kokoro import KokoroEvolver
+    from polydub.voice.matching import candidate_voices, choose_voices, likely_gender
     from polydub.voice.registry import get_registry
 
     registry = registry or get_registry()
@@ -129,7 +129,7 @@ def clone_profile(name: str, language: str, samples: list[Path] | None = None, s
 def matched_voice(store: ProfileStore, name: str, language: str) -> str | None:
     """The profile's voice for `language`; the matched stock voice (remembered) when it has none."""
     from polydub.speakers.embedding import default_embedder
-    from polydub.speakers.matching import candidate_voices, choose_voices
+    from polydub.voice.matching import candidate_voices, choose_voices
     from polydub.voice.registry import get_registry
 
     profile = store.get(name)
@@ -169,7 +169,7 @@ def _speaker_speech(dubber, project, speaker: str) -> Audio:
     """The speaker's lines from the separated voice track when there is one (music and noise
     would colour the voice the search aims at), else from the original audio."""
     from polydub.pipeline.background import VOICE_FILE
-    from polydub.speakers.matching import speaker_audio
+    from polydub.speakers.traits import speaker_audio
 
     source = dubber.audio16k
     if dubber.separation is not None:
@@ -263,7 +263,7 @@ def job_speaker_sample(project_dir: Path, speaker: str, folder: Path) -> Path:
     from polydub.pipeline.background import VOICE_FILE
     from polydub.pipeline.dubber import WORK_DIR
     from polydub.project import Project
-    from polydub.speakers.matching import speaker_audio
+    from polydub.speakers.traits import speaker_audio
     from polydub.voice.evolve import MAX_TARGET_SECONDS
 
     project = Project.load_or_none(project_dir)

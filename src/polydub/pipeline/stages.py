@@ -224,7 +224,7 @@ def _cannot_fit(registry, voice, seg, window, policy: TimingPolicy) -> bool:
 def speaker_dub_similarity(dubber: Dubber, project: Project) -> None:
     """Cosine between each speaker's original speech and all of their dubbed speech (report field)."""
     from polydub.speakers.embedding import default_embedder
-    from polydub.speakers.matching import speaker_embeddings
+    from polydub.speakers.traits import speaker_embeddings
 
     embedder = default_embedder()
     originals = speaker_embeddings(dubber.work, dubber.audio16k, project, embedder)

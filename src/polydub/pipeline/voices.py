@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from polydub.errors import PolydubError
 from polydub.project import Project
-from polydub.speakers.matching import speaker_embeddings
+from polydub.speakers.traits import speaker_embeddings
 
 if TYPE_CHECKING:
     from polydub.pipeline.dubber import Dubber
@@ -66,7 +66,8 @@ def assign_voices(dubber: Dubber, project: Project, registry) -> dict[str, objec
                 info["voice_source"] = "profile"
         remaining = [s for s in speakers if s not in chosen]
         if remaining:
-            from polydub.speakers.matching import candidate_voices, choose_voices, likely_gender, speaker_audio
+            from polydub.speakers.traits import speaker_audio
+            from polydub.voice.matching import candidate_voices, choose_voices, likely_gender
 
             candidates = [v for v in candidate_voices(registry, tgt, opts.tts_engine or default.engine)
                           if v.id not in {c.id for c in chosen.values()}] or [default]
@@ -146,9 +147,9 @@ def _intelligibility(audio, text: str, language: str) -> float:
 
 def _adapted(dubber: Dubber, project: Project, spk: str, voice, embedding, registry, embedder):
     """Adapt the matched voice towards the speaker when that measurably helps (cached per voice)."""
-    from polydub.speakers.adaptation import choose_adaptation
-    from polydub.speakers.matching import speaker_audio
+    from polydub.speakers.traits import speaker_audio
     from polydub.voice.adapt import Adaptation, adapted_voice
+    from polydub.voice.adaptation import choose_adaptation
 
     info = project.speakers[spk]
     key = f"{voice.id}|{project.stage_keys.get('speaker_embeddings', '')}"

@@ -191,7 +191,7 @@ class Tools:
             self._speaker_refs = {}
             emb = self.embedder()
             if emb is not None:
-                from polydub.speakers.matching import speaker_embeddings
+                from polydub.speakers.traits import speaker_embeddings
 
                 try:
                     self._speaker_refs = speaker_embeddings(dubber.work, dubber.audio16k, project, emb)

@@ -136,7 +136,8 @@ def enrol_file(path, speaker: str, language: str | None, engines) -> dict:
 def enrol_audio(audio, speaker: str, language: str | None, engines, sample=None) -> dict:
     """Add a recording to the profile `speaker` (created if new); with a language, the voice it uses."""
     from polydub.languages import normalize_language
-    from polydub.speakers.enrol import profile_voice, speech_embedding
+    from polydub.speakers.enrol import speech_embedding
+    from polydub.voice.matching import profile_voice
 
     if not speaker:
         raise ApiError(422, "invalid_request", "speaker_id is required (the name of the voice profile).")

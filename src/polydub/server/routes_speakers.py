@@ -112,7 +112,8 @@ def list_speakers(job_id: str, service: JobService = Depends(get_service)) -> Sp
 def match_again(job_id: str, speaker: str, service: JobService = Depends(get_service)) -> Rematch:
     from polydub.audio import Audio
     from polydub.speakers.embedding import default_embedder
-    from polydub.speakers.matching import candidate_voices, choose_voices, speaker_audio
+    from polydub.speakers.traits import speaker_audio
+    from polydub.voice.matching import candidate_voices, choose_voices
     from polydub.voice.registry import get_registry
 
     job, project = _project(service, job_id)

@@ -234,7 +234,7 @@ def _wav(audio) -> Response:
 
 def _speak(voice_id: str, text: str | None) -> Response:
     from polydub.errors import PolydubError
-    from polydub.speakers.matching import PROBE_TEXT
+    from polydub.voice.matching import PROBE_TEXT
     from polydub.voice.registry import get_registry
 
     registry = get_registry()

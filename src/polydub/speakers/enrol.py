@@ -1,4 +1,5 @@
-"""Enrolling a person into a voice profile from recordings, and the voice a profile speaks with."""
+"""Enrolling a person into a voice profile from recordings (the voice they speak with is chosen in
+`voice.matching.profile_voice`)."""
 
 from __future__ import annotations
 
@@ -30,18 +31,3 @@ def speech_embedding(audio: Audio, embedder: SpeakerEmbedder, what: str = "the r
     """(embedding of the speech only, seconds of speech)."""
     speech = speech_only(audio, what)
     return embedder.embed(speech), speech.duration
-
-
-def profile_voice(store, profile, language: str, registry, embedder: SpeakerEmbedder):
-    """The voice a profile speaks `language` with: the one saved for it, else the installed voice most
-    like the person (then saved, so that it stays the same everywhere)."""
-    from polydub.speakers.matching import candidate_voices, choose_voices
-
-    if profile.voices.get(language):
-        return registry.get_voice(profile.voices[language])
-    default = registry.default_voice(language)
-    candidates = candidate_voices(registry, language, default.engine)
-    voice = choose_voices({profile.name: profile.embedding}, candidates, registry, embedder,
-                          default)[profile.name].voice
-    store.set_voice(profile.name, language, voice.id)
-    return voice

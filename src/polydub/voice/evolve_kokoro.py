@@ -11,7 +11,7 @@ import numpy as np
 
 from polydub.audio import Audio
 from polydub.speakers.embedding import SpeakerEmbedder, cosine
-from polydub.speakers.matching import median_pitch
+from polydub.speakers.traits import median_pitch
 from polydub.voice.base import Voice
 from polydub.voice.equalize import (
     BAND_CENTRES,
@@ -155,7 +155,7 @@ class _Run:
 
     # -- plumbing ------------------------------------------------------------------------------
     def _stock_pool(self, stock: Voice | None) -> list[Voice]:
-        from polydub.speakers.matching import candidate_voices, voice_embedding
+        from polydub.voice.matching import candidate_voices, voice_embedding
 
         registry = self.owner.registry
         pool = [v for v in candidate_voices(registry, self.language, engine="kokoro")

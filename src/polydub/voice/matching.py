@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from polydub.audio import Audio
 from polydub.paths import data_dir
-from polydub.project import Project, Segment
 from polydub.speakers.embedding import SpeakerEmbedder, cosine, normalize
+from polydub.speakers.traits import median_pitch
 from polydub.voice.base import Voice
 
 # A few seconds of ordinary speech per language, spoken by every candidate voice once and cached.
@@ -28,9 +27,6 @@ PROBE_TEXT = {
     "ja": "今日は来てくれてありがとうございます。私の故郷について短い話をしたいと思います。",
     "zh": "谢谢大家今天来到这里。我想给你们讲一个关于我家乡的小故事。",
 }
-MAX_SPEAKER_SECONDS = 30.0
-
-
 @dataclass
 class VoiceChoice:
     speaker: str
@@ -38,54 +34,6 @@ class VoiceChoice:
     similarity: float
     default_similarity: float  # similarity of the language's default voice, for comparison
     ranking: list[tuple[str, float]]
-
-
-def speaker_audio(audio16k: Audio, segments: list[Segment], speaker: str,
-                  max_seconds: float = MAX_SPEAKER_SECONDS) -> Audio:
-    """Up to max_seconds of one speaker's original speech, concatenated."""
-    parts, total = [], 0.0
-    for seg in segments:
-        if seg.speaker != speaker:
-            continue
-        clip = audio16k.slice(seg.start, seg.end).mono()
-        parts.append(clip.samples)
-        total += clip.duration
-        if total >= max_seconds:
-            break
-    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-    return Audio(samples[: int(max_seconds * audio16k.rate)], audio16k.rate)
-
-
-EMBEDDINGS_FILE = "speaker_embeddings.npz"
-
-
-def speaker_embeddings(work: Path, audio16k: Audio, project: Project,
-                       embedder: SpeakerEmbedder) -> dict[str, np.ndarray]:
-    """Embedding of each speaker's original speech (<= 30 s), cached in the work folder: voice
-    matching and the quality checks judge a voice against the same vector."""
-    path = Path(work) / EMBEDDINGS_FILE
-    speakers = sorted({s.speaker for s in project.segments})
-    key = project.stage_keys.get("speakers", "") + embedder.name
-    if path.exists() and project.stage_keys.get("speaker_embeddings") == key:
-        cached = dict(np.load(path))
-        if set(cached) == set(speakers):
-            return cached
-    embs = {spk: embedder.embed(speaker_audio(audio16k, project.segments, spk)) for spk in speakers}
-    np.savez(path, **embs)
-    project.stage_keys["speaker_embeddings"] = key
-    return embs
-
-
-def median_pitch(audio: Audio) -> float | None:
-    """Median F0 (Hz) of voiced frames, or None when too little is voiced to tell."""
-    import parselmouth
-
-    if audio.duration < 0.5:
-        return None
-    sound = parselmouth.Sound(audio.mono().samples.astype(np.float64), sampling_frequency=audio.rate)
-    f0 = sound.to_pitch(time_step=0.01, pitch_floor=65.0, pitch_ceiling=450.0).selected_array["frequency"]
-    voiced = f0[f0 > 0]
-    return float(np.median(voiced)) if len(voiced) >= 20 else None
 
 
 _GENDER_MODELS: dict[tuple[str, bool], object] = {}
@@ -212,3 +160,16 @@ def choose_voices(speaker_embeddings: dict[str, np.ndarray], candidates: list[Vo
             default_similarity=float(cosine(speaker_embeddings[spk], default_emb)),
             ranking=[(candidates[j].id, round(float(sims[i, j]), 3)) for j in order[:5] if sims[i, j] > -1])
     return choices
+
+
+def profile_voice(store, profile, language: str, registry, embedder: SpeakerEmbedder):
+    """The voice a profile speaks `language` with: the one saved for it, else the installed voice most
+    like the person (then saved, so that it stays the same everywhere)."""
+    if profile.voices.get(language):
+        return registry.get_voice(profile.voices[language])
+    default = registry.default_voice(language)
+    candidates = candidate_voices(registry, language, default.engine)
+    voice = choose_voices({profile.name: profile.embedding}, candidates, registry, embedder,
+                          default)[profile.name].voice
+    store.set_voice(profile.name, language, voice.id)
+    return voice

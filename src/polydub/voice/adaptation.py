@@ -8,7 +8,7 @@ import numpy as np
 
 from polydub.audio import Audio
 from polydub.speakers.embedding import SpeakerEmbedder, cosine
-from polydub.speakers.matching import median_pitch
+from polydub.speakers.traits import median_pitch
 from polydub.voice.adapt import Adaptation, adapt
 
 MIN_GAIN = 0.02  # below this the change is noise in the embedder, not a better likeness

@@ -2,7 +2,7 @@
 
 Measured (bench/bench_mt.py, README): far above Gemma 270M on en->ru/de/fr and X->en, and it does
 not invent content; its weakness is leaving English words in Russian or German output, so every
-line is checked (polydub.translation.leaks) and retried once with the leaked words named.
+line is checked (polydub.translation.leaks) and retried once with the leaked words' tokens banned.
 Neighbouring lines are given as earlier chat turns, so pronouns and terms stay consistent.
 """
 
@@ -151,14 +151,6 @@ class Conversation:
             self.turns.append((line, translation))
 
 
-def _retry_request(problem: str, leaked: list[str], target: str) -> str:
-    tgt = language_name(target)
-    if leaked:
-        return (f"These words are not {tgt}: {', '.join(leaked)}. Write the whole translation again, "
-                f"entirely in {tgt}, with those words translated too.")
-    return f"That was not right ({problem}). Translate the line again, into {tgt} only."
-
-
 def shorten_messages(source_line: str, translation: str, source: str, target: str,
                      max_chars: int) -> list[dict[str, str]]:
     src, tgt = language_name(source), language_name(target)
@@ -200,6 +192,9 @@ def banned_tokens(line: str, source: str, target: str, leaked: Sequence[str] = (
         for variant in (word, " " + word, word.lower(), " " + word.lower()):
             mask[QWEN.tokens(variant)[:1]] = True
     return mask
+
+
+RETRIES = 2  # a leak is rare; each retry costs one more line of LLM time
 
 
 def token_cap(line: str) -> int:
@@ -286,16 +281,23 @@ class QwenTranslator(Translator):
         problem = "cut at the token cap" if cut else leak_problem(line, text, source, target)
         if problem is None:
             return text
-        # One retry, as a correction in the same conversation: the model sees what was wrong.
-        leaked = leaked_words(line, text, source, target)
-        retry = messages + [{"role": "assistant", "content": text},
-                            {"role": "user", "content": _retry_request(problem, leaked, target)}]
-        reply2, cut2 = QWEN.complete(chatml(retry), cap, stop=["<|im_end|>", "\n"], prefix=prefix,
-                                     banned=banned_tokens(line, source, target, leaked))
-        second = parse_reply(reply2, line)
-        if second and not cut2 and leak_problem(line, second, source, target) is None:
-            return second
-        # Both failed: keep the one with fewer leaked words; the registry tries the next engine.
-        if second and not cut2 and len(leaked_words(line, second, source, target)) < len(leaked):
-            return second
-        return text
+        # Retries of the same request with every word leaked so far banned (its first tokens), or more
+        # room when the reply was cut. A correction in the conversation ("these words are not Russian…")
+        # does not work with this model: it translates the correction itself as the next line (measured).
+        best, best_leaks = text, leaked_words(line, text, source, target)
+        banned_words = list(best_leaks)
+        for _ in range(RETRIES):
+            reply, cut = QWEN.complete(chatml(messages), cap if not cut else cap * 3 // 2,
+                                       stop=["<|im_end|>", "\n"], prefix=prefix,
+                                       banned=banned_tokens(line, source, target, banned_words))
+            again = parse_reply(reply, line)
+            if not again or cut:
+                continue
+            leaks = leaked_words(line, again, source, target)
+            if leak_problem(line, again, source, target) is None:
+                return again
+            if len(leaks) < len(best_leaks):
+                best, best_leaks = again, leaks
+            banned_words += [w for w in leaks if w not in banned_words]
+        # Still leaking: keep the reply with the fewest leaked words; the registry tries the next engine.
+        return best

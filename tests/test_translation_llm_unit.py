@@ -183,9 +183,10 @@ def _ctx(shorter: str | None, flagged: bool = False):
             calls.append(max_chars)
             return shorter
 
-    tools = SimpleNamespace(shortener=lambda: Shortener(),
-                            adequacy=lambda: SimpleNamespace(judge=lambda *a, **k: _Verdict(flagged)),
-                            warn=lambda m: None)
+    from polydub.quality.checks import Thresholds, Tools
+
+    tools = Tools(Thresholds(), _shortener=Shortener(),
+                  _adequacy=SimpleNamespace(judge=lambda *a, **k: _Verdict(flagged)))
     return SimpleNamespace(tools=tools, src="en", tgt="ru"), calls
 
 
@@ -205,6 +206,18 @@ def test_llm_shorter_goes_after_lossless_edits_and_only_when_needed() -> None:
     ctx, _calls = _ctx("Завтра летим в Париж.", flagged=True)
     assert with_llm_shorter(ctx, seg, candidates, max_chars=30, q=q) == candidates
     assert q["repairs"][-1]["action"] == LABEL and "rejected by the adequacy check" in q["repairs"][-1]["result"]
+
+
+def test_llm_shortening_stops_when_its_time_for_the_job_is_used_and_says_so() -> None:
+    seg = SimpleNamespace(text="Well, we should really leave a bit earlier tomorrow.",
+                          translation="Ну, нам действительно стоит выехать завтра немного пораньше.")
+    candidates = [("remove_fillers", "Нам стоит выехать завтра немного пораньше.")]
+    ctx, calls = _ctx("Завтра выедем пораньше.")
+    ctx.tools.llm_budget_s = 0.5
+    assert with_llm_shorter(ctx, seg, candidates, max_chars=30, q={"repairs": []})[0][0] == LABEL
+    ctx.tools.llm_spent_s = 0.6  # e.g. a slow first line
+    assert with_llm_shorter(ctx, seg, candidates, max_chars=30, q={"repairs": []}) == candidates
+    assert calls == [30] and any("LLM shortening stopped" in w for w in ctx.tools.warnings)
 
 
 def test_adequacy_features_compare_with_the_prior() -> None:

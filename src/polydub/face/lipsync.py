@@ -261,7 +261,8 @@ def render_video(video: str | Path, out_path: str | Path, tracks: FaceTracks, pl
                 cached[plan.line.id] = entry
     report = RenderReport(path=Path(out_path), frames=0, changed=0, cached_lines=sorted(cached), crf=crf)
     pending: dict[int, list[tuple]] = {}
-    writer = VideoWriter(out_path, info.width, info.height, info.time_base, info.average_rate, crf)
+    writer = VideoWriter(out_path, info.width, info.height, info.time_base, info.average_rate, crf,
+                         color=info.color)
     total = max(1, info.frames or len(tracks.times))
     try:
         for frame in read_frames(video):

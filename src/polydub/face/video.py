@@ -30,6 +30,9 @@ class VideoInfo:
     frames: int | None  # as declared by the container (None when unknown)
     duration: float | None
     pix_fmt: str | None
+    # (range, space, primaries, transfer) as FFmpeg numbers; the output carries the same, or players
+    # show other levels and colours (an untagged copy of a tv-range bt709 clip decoded 0.7 grey levels off)
+    color: tuple[int, int, int, int] | None = None
 
 
 def _open(path: str | Path):
@@ -55,7 +58,8 @@ def video_info(path: str | Path) -> VideoInfo:
             container.duration / 1e6 if container.duration else None)
         return VideoInfo(width=ctx.width, height=ctx.height, time_base=stream.time_base,
                          average_rate=stream.average_rate, frames=stream.frames or None,
-                         duration=duration, pix_fmt=ctx.pix_fmt)
+                         duration=duration, pix_fmt=ctx.pix_fmt,
+                         color=(ctx.color_range, ctx.colorspace, ctx.color_primaries, ctx.color_trc))
     finally:
         container.close()
 
@@ -256,7 +260,7 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, width: int, height: int, time_base: Fraction,
                  average_rate: Fraction | None, crf: float, preset: str = "veryfast",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, color: tuple[int, int, int, int] | None = None) -> None:
         import av
 
         self.path = Path(path)
@@ -273,9 +277,15 @@ class VideoWriter:
         self.stream.codec_context.time_base = time_base
         self.stream.codec_context.thread_count = threads or max(1, os.cpu_count() or 1)
         self.stream.codec_context.options = {"crf": f"{crf:g}", "preset": preset}
+        self.color = color
+        if color:
+            ctx = self.stream.codec_context
+            ctx.color_range, ctx.colorspace, ctx.color_primaries, ctx.color_trc = color
         self.frames = 0
 
     def write(self, av_frame) -> None:
+        if self.color:  # frames built from arrays carry no colour tags; the stream's must match the source
+            av_frame.color_range, av_frame.colorspace, av_frame.color_primaries, av_frame.color_trc = self.color
         for packet in self.stream.encode(av_frame):
             self.container.mux(packet)
         self.frames += 1

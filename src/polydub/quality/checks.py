@@ -46,6 +46,11 @@ class Thresholds:
     backtranslation: bool = True
     repair: bool = True
     max_repair_tries: int = 4  # syntheses per check and line: bounds the cost of a bad line
+    # Seconds of LLM shortening per job: at least llm_min_s, else this share of the input's length.
+    # Qwen costs 2-10 s a line on 2 cores; without a bound a long input with many tight lines spends
+    # most of its dub there (a 5 s clip once spent 365 of 374 s on one line, on a loaded machine).
+    llm_share: float = 0.2
+    llm_min_s: float = 60.0
 
 
 def timing_flags(seg: Any, min_tempo: float, max_tempo: float, th: Thresholds) -> list[str]:
@@ -80,6 +85,8 @@ class Tools:
     _heard: dict[str, str] = field(default_factory=dict)  # audio key -> transcript, from prefetch()
     _adequacy: Any = None
     _shortener: Any = None
+    llm_budget_s: float = float("inf")
+    llm_spent_s: float = 0.0
 
     # -- translation adequacy and "say it shorter" (the LLM, when installed) ----
     def adequacy(self) -> Any:
@@ -100,6 +107,14 @@ class Tools:
                 self.warn("LLM shortening unavailable (" + engine.install_hint() + "): overflowing lines "
                           "are shortened by text edits and other engines only")
         return self._shortener or None
+
+    def llm_time_left(self) -> bool:
+        """False once the LLM has used its time for this job (the line then gets the other repairs)."""
+        if self.llm_spent_s < self.llm_budget_s:
+            return True
+        self.warn(f"LLM shortening stopped after {self.llm_spent_s:.0f} s, its time for this input "
+                  f"({self.llm_budget_s:.0f} s): later overflowing lines got the other repairs only")
+        return False
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:

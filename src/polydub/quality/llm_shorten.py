@@ -8,6 +8,7 @@ line's repairs with the reason.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from polydub.quality.checks import FLAG_OVERFLOW
@@ -26,15 +27,20 @@ def char_budget(text: str, room_s: float, overflow_s: float) -> int:
 
 def llm_shorter(ctx: Any, seg: Any, max_chars: int, q: dict) -> tuple[str, str] | None:
     """(label, text) of an adequate shorter rendering, or None (the reason goes into the repairs)."""
-    shortener = ctx.tools.shortener()
     current = (seg.translation or "").strip()
-    if shortener is None or not current or not (seg.text or "").strip():
+    if not current or not (seg.text or "").strip() or not ctx.tools.llm_time_left():
         return None
+    shortener = ctx.tools.shortener()
+    if shortener is None:
+        return None
+    started = time.monotonic()
     try:
         text = shortener.shorten(seg.text, current, ctx.src, ctx.tgt, max_chars)
     except Exception as exc:  # the model failed to load or run: the other repairs still work
         ctx.tools.warn(f"LLM shortening skipped: {exc}")
         return None
+    finally:
+        ctx.tools.llm_spent_s += time.monotonic() - started
     if text is None:
         q["repairs"].append({"check": FLAG_OVERFLOW, "action": LABEL, "kept": False,
                              "result": "the LLM gave no shorter line in the target language"})

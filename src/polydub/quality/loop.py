@@ -207,6 +207,7 @@ def assess_and_repair(dubber: StageHost, project: Project, thresholds: Threshold
                   policy=TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo),
                   voices=voices, mt=mt, tools=Tools(th), src=project.source_language or "en",
                   tgt=opts.target_language)
+    ctx.tools.llm_budget_s = max(th.llm_min_s, th.llm_share * (dubber.media_duration or 0.0))
     windows = line_windows(segments, dubber.media_duration, ctx.policy)
     if th.backtranslation:
         # One batched call per producing engine for all lines whose text changed: engines are much

@@ -56,16 +56,20 @@ def build_input(media: Path, minutes: float, folder: Path) -> Path:
     return out
 
 
+def _status_mb(p: int, field: str = "VmRSS") -> float:
+    try:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _proc_tree_rss_mb(pid: int) -> tuple[float, float]:
     """(RSS of pid, RSS of pid and all its descendants) in MB."""
     def rss(p: int) -> float:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return 0.0
+        return _status_mb(p)
 
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
@@ -113,14 +117,20 @@ def main() -> int:
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(source), str(out), json.dumps(options)],
                              stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": str(REPO / "src"),
                                                                      **__import__("os").environ})
-    peak = {"rss": 0.0, "tree": 0.0, "disk": 0.0}
+    # RSS counts the LLM's memory-mapped weights file (1.1 GB, page cache the kernel can drop); the
+    # anonymous part is what the process really holds.
+    peak = {"rss": 0.0, "tree": 0.0, "disk": 0.0, "anon": 0.0, "file": 0.0}
     stop = threading.Event()
+    current, by_stage = {"stage": "start"}, {}
 
     def sample() -> None:
         n = 0
         while not stop.is_set():
             own, tree = _proc_tree_rss_mb(child.pid)
             peak["rss"], peak["tree"] = max(peak["rss"], own), max(peak["tree"], tree)
+            peak["anon"] = max(peak["anon"], _status_mb(child.pid, "RssAnon"))
+            by_stage[current["stage"]] = max(by_stage.get(current["stage"], 0.0), own)
+            peak["file"] = max(peak["file"], _status_mb(child.pid, "RssFile"))
             if n % 10 == 0:
                 peak["disk"] = max(peak["disk"], _du_mb(out))
             n += 1
@@ -138,6 +148,7 @@ def main() -> int:
             final = msg
         else:
             events.append(msg)
+            current["stage"] = msg["stage"]
             if len(events) % 25 == 0:
                 print(f"  {msg['t'] - began:7.0f} s  {msg['stage']:<11} {msg['percent']:5.1f} %  {msg['message']}",
                       flush=True)
@@ -166,6 +177,8 @@ def main() -> int:
     rows = [("wall time", f"{wall:.0f} s (RTF {wall / media_s:.2f})"),
             ("peak RSS, dub process", f"{peak['rss']:.0f} MB"),
             ("peak RSS, with ffmpeg children", f"{peak['tree']:.0f} MB"),
+            ("peak anonymous / file-backed RSS", f"{peak['anon']:.0f} / {peak['file']:.0f} MB"),
+            ("peak RSS by stage", ", ".join(f"{k} {v:.0f}" for k, v in by_stage.items()) + " MB"),
             ("peak disk, job folder", f"{peak['disk']:.0f} MB"),
             ("disk at the end", f"{_du_mb(out):.0f} MB"),
             ("progress events", str(len(events))),
@@ -175,7 +188,7 @@ def main() -> int:
     for name, value in rows:
         print(f"| {name} | {value} |")
     if args.json:
-        args.json.write_text(json.dumps({"minutes": args.minutes, "wall_s": wall, "peak": peak,
+        args.json.write_text(json.dumps({"minutes": args.minutes, "wall_s": wall, "peak": peak, "by_stage": by_stage,
                                          "longest_gap": worst, "stages": final["report_timing"]["stages"],
                                          "events": len(events)}, indent=2))
     return 0

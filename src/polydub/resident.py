@@ -71,6 +71,20 @@ register("gemma", _release_attr("polydub.translation.gemma", "_LLM"))
 register("speaker-embedder", _release_embedders)
 
 
+def _release_qwen() -> bool:
+    module = _module("polydub.translation.qwen")
+    model = getattr(module, "QWEN", None) if module is not None else None
+    if model is None or not model.loaded():
+        return False
+    with model.lock:
+        model._llm = None
+        model._prefixes.clear()
+    return True
+
+
+register("qwen", _release_qwen)
+
+
 def loaded() -> list[str]:
     """Names of the caches that hold something (cheap: nothing is released)."""
     held = []
@@ -83,16 +97,22 @@ def loaded() -> list[str]:
         module = _module(module_name)
         if module is not None and getattr(module, attr, None) is not None:
             held.append(name)
+    qwen = _module("polydub.translation.qwen")
+    if qwen is not None and qwen.QWEN.loaded():
+        held.append("qwen")
     emb = _module("polydub.speakers.embedding")
     if emb is not None and emb._instances:
         held.append("speaker-embedder")
     return held
 
 
-def release_models() -> list[str]:
-    """Drop every cached model; returns the names of the caches that held something."""
+def release_models(*names: str) -> list[str]:
+    """Drop the named cached models (default: every one); returns the names of those that held
+    something."""
     released = []
     for name, release in list(_RELEASERS.items()):
+        if names and name not in names:
+            continue
         try:
             if release():
                 released.append(name)

@@ -51,6 +51,9 @@ class Thresholds:
     # most of its dub there (a 5 s clip once spent 365 of 374 s on one line, on a loaded machine).
     llm_share: float = 0.2
     llm_min_s: float = 60.0
+    # Inputs longer than this hold the LLM and Whisper one after the other, never together (peak
+    # memory of a 30-minute dub); shorter ones keep both loaded (reloading costs seconds a job).
+    lean_above_s: float = 600.0
 
 
 def timing_flags(seg: Any, min_tempo: float, max_tempo: float, th: Thresholds) -> list[str]:

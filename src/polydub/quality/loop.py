@@ -9,6 +9,7 @@ fails keeps its best rendering and carries flags plus the list of repairs tried.
 
 from __future__ import annotations
 
+from polydub import resident
 from polydub.cache import value_key
 from polydub.project import USER_TRANSLATION, Project, Segment
 from polydub.quality.checks import (
@@ -221,11 +222,16 @@ def assess_and_repair(dubber: StageHost, project: Project, thresholds: Threshold
             backs, _engine = back_translate(mt, list(keys.values()), ctx.src, ctx.tgt, ctx.tools, exclude=engine)
             ctx.backs.update(zip(keys, backs, strict=True))
     total = len(segments)
+    lean = (dubber.media_duration or 0.0) > th.lean_above_s
+    if lean:  # the text phase needs the LLM, not Whisper: never hold both with a long input's data
+        resident.release_models("whisper", "speaker-embedder")
     drafts = []
     for n, (seg, window) in enumerate(zip(segments, windows, strict=True)):
         dubber.check_cancel()
         drafts.append(repair_text_and_timing(ctx, seg, window))
         dubber.progress("quality", 0.5 * (n + 1) / total, f"timing and translation, line {n + 1}/{total}")
+    if lean:
+        resident.release_models("qwen", "gemma")
     # Listening comes after every text and timing repair, so each line's final audio is
     # transcribed once, in a few batched Whisper calls.
     stale = [(s.audio_key, ctx.out_dir / s.audio) for s, (q, _changed) in zip(segments, drafts, strict=True)

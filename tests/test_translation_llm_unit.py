@@ -273,3 +273,39 @@ def test_quality_stage_replaces_a_flagged_draft_line(monkeypatch: pytest.MonkeyP
     loop._repair_translation(ctx, seg2, None, q2)
     assert seg2.mt_engine == "better" and q2["adequacy"]["flagged"] and loop._final_flags(ctx, seg2, q2) == \
         ["translation"]
+
+
+def test_overflow_retranslation_skips_the_llm_once_its_time_is_used() -> None:
+    from polydub.quality.checks import Thresholds, Tools
+    from polydub.quality.overflow import _shorter_candidates
+    from polydub.translation.base import TIER_GOOD, Translator
+    from polydub.translation.registry import TranslationRegistry
+
+    asked: list[str] = []
+
+    class Engine(Translator):
+        def __init__(self, name: str, llm: bool, reply: str) -> None:
+            self.name, self.uses_llm, self.reply = name, llm, reply
+
+        def is_available(self):
+            return True
+
+        def pairs(self):
+            return {("en", "es")}
+
+        def tier(self, source, target):
+            return TIER_GOOD
+
+        def translate(self, lines, source, target):
+            asked.append(self.name)
+            return [self.reply for _ in lines]
+
+    mt = TranslationRegistry([Engine("plain", False, "Corto."), Engine("slow-llm", True, "Más corto.")])
+    ctx = SimpleNamespace(mt=mt, src="en", tgt="es", tools=Tools(Thresholds()))
+    seg = SimpleNamespace(text="We should leave a bit earlier.", translation="Deberíamos salir un poco antes.",
+                          mt_engine="other")
+    assert {label for label, _ in _shorter_candidates(ctx, seg, engines=True)} >= {"retranslate:plain",
+                                                                                  "retranslate:slow-llm"}
+    ctx.tools.llm_budget_s, ctx.tools.llm_spent_s, asked[:] = 10.0, 11.0, []
+    labels = {label for label, _ in _shorter_candidates(ctx, seg, engines=True)}
+    assert "retranslate:plain" in labels and "retranslate:slow-llm" not in labels and asked == ["plain"]

@@ -20,6 +20,7 @@ from polydub.errors import UnsupportedLanguageError
 from polydub.languages import normalize_language
 from polydub.speech.models import available_models
 from polydub.speech.utterance import UtteranceRecognizer
+from polydub.translation.base import uses_llm
 
 WHISPER_TRANSLATE = "whisper"  # mt_engine value: Whisper's own speech translation (to English only)
 
@@ -119,7 +120,7 @@ class LiveEngines:
                         chosen = WHISPER_TRANSLATE
                     # An in-process LLM costs 5-8 s a line on 2 cores (bench_live), Whisper's own
                     # translation nothing: live into English takes the latter unless the client names one.
-                    if target == "en" and not prefer and _uses_llm(chosen):
+                    if target == "en" and not prefer and uses_llm(chosen):
                         chosen = WHISPER_TRANSLATE
                     self._translators[key] = chosen
                     _keep_warm(self._translators[key], source, target)
@@ -162,11 +163,6 @@ class LiveEngines:
         tone = Audio(0.1 * np.sin(np.arange(16000) / 5.0, dtype=np.float32), 16000)
         # The first new speaker would otherwise pay for parselmouth's import and the gender model's fit.
         likely_gender(tone, self.embedder.embed(tone), self.voices, self.embedder)
-
-
-def _uses_llm(translator) -> bool:
-    links = getattr(translator, "links", None) or [translator]
-    return any(getattr(link, "uses_llm", False) for link in links)
 
 
 def _keep_warm(translator, source: str, target: str) -> None:

@@ -4,12 +4,15 @@ A faster voice is not a repair: one person keeps one voice (quality/speaker_voic
 
 from __future__ import annotations
 
+import time
+
 from polydub.project import USER_TRANSLATION, Segment
 from polydub.quality.checks import FLAG_OVERFLOW, is_draft
 from polydub.quality.context import Context, Snapshot, current_voice, fit_score, fits, render
 from polydub.quality.llm_shorten import char_budget, with_llm_shorter
 from polydub.quality.shorten import shorter_variants
 from polydub.timing.lines import PREDICTION_SLACK_S, Window, predicted_overflow
+from polydub.translation.base import uses_llm
 
 
 def _shorter_candidates(ctx: Context, seg: Segment, engines: bool, q: dict | None = None,
@@ -24,10 +27,17 @@ def _shorter_candidates(ctx: Context, seg: Segment, engines: bool, q: dict | Non
     for engine in ctx.mt.candidates(ctx.src, ctx.tgt) if engines else []:
         if engine.name == seg.mt_engine or (not allow_draft and is_draft(ctx.mt, engine.name, ctx.src, ctx.tgt)):
             continue  # a draft LLM may invent content: only worth it if we already use one
+        llm = uses_llm(engine)
+        if llm and not ctx.tools.llm_time_left():
+            continue  # the LLM's time for this job is used (seconds a line): the other engines still run
+        started = time.monotonic()
         try:
             text = engine.translate([seg.text], ctx.src, ctx.tgt)[0].strip()
         except Exception:
             continue
+        finally:
+            if llm:
+                ctx.tools.llm_spent_s += time.monotonic() - started
         if text and len(text) < len(current):
             found.append((f"retranslate:{engine.name}", text))
     found.sort(key=lambda item: len(item[1]))

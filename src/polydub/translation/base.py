@@ -53,3 +53,9 @@ class Translator(ABC):
     @abstractmethod
     def translate(self, lines: Sequence[str], source: str, target: str) -> list[str]:
         """Translate each line; returns exactly one output per input, in order."""
+
+
+def uses_llm(translator: object) -> bool:
+    """True when the engine, or a link of a chain, is an in-process language model (seconds a line)."""
+    links = getattr(translator, "links", None) or [translator]
+    return any(getattr(link, "uses_llm", False) for link in links)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from polydub.face.video import read_frames
 from polydub.pipeline import DubOptions, dub
 from tests.conftest import REPO, media_file
 from tests.helpers import ffprobe_json
-from tests.lipsync_check import DlibMouth, corr, dub_speech_loudness, jitter
+from tests.lipsync_check import DlibMouth, MouthTrace, corr, dub_speech_loudness, jitter
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +109,7 @@ def test_lipsynced_dubs_follow_the_dub_by_an_independent_detector(dubbed, dlib_m
         summary = info["summary"]
         assert summary["flips"] == 0 and summary["untouched_psnr"] >= 45.0, summary
         # The independent check.
-        traced_out, traced_in = dlib_mouth.trace(output), dlib_mouth.trace(src)
+        traced_out, traced_in = _trace_apart(output), _trace_apart(src)
         loud = dub_speech_loudness(out_dir, report, traced_out.times)
         synced = _synced_frames(report, traced_out.times)
         follow = corr(traced_out.gap[synced], loud[synced])
@@ -127,6 +128,17 @@ def test_lipsynced_dubs_follow_the_dub_by_an_independent_detector(dubbed, dlib_m
         assert gap <= 0.015, (name, gap)
         assert jit <= 1.5, (name, jit)
         assert psnr >= 45.0, (name, psnr)
+
+
+def _trace_apart(video: Path) -> MouthTrace:
+    """dlib's trace in a fresh process: the checker shares no state with the product or with earlier
+    tests (in one full-suite run the same output traced 0.21 in-process and 0.70 alone; not explained)."""
+    code = ("import json, sys; from tests.lipsync_check import DlibMouth; t = DlibMouth().trace(sys.argv[1]); "
+            "print(json.dumps([t.times.tolist(), t.gap.tolist(), t.face_height.tolist()]))")
+    done = subprocess.run([sys.executable, "-c", code, str(video)], capture_output=True, text=True, cwd=REPO,
+                          check=True)
+    times, gap, height = json.loads(done.stdout.strip().splitlines()[-1])
+    return MouthTrace(np.asarray(times), np.asarray(gap, dtype=float), np.asarray(height, dtype=float))
 
 
 def _away_from_edges(report: dict, times: np.ndarray, edge: float = 0.2) -> np.ndarray:

@@ -117,9 +117,13 @@ def _change_voice(ctx: Context, speaker: str, info: dict, trigger: str, segs: li
     for voice in candidates[: ctx.th.max_repair_tries]:
         ctx.dubber.check_cancel()
         info["voice"] = voice.id  # the speaker's voice: render() pins nothing
-        for seg, window in zip(segs, wins, strict=True):
+        # A speaker with many lines takes minutes per voice: say where it is, line by line.
+        for n, (seg, window) in enumerate(zip(segs, wins, strict=True), start=1):
             render(ctx, seg, window, voice, seg.translation or "")
-        ctx.tools.prefetch([(s.audio_key, ctx.out_dir / s.audio) for s in segs if s.audio_key and s.audio], ctx.tgt)
+            ctx.dubber.progress("quality", 0.9, f"speaker {speaker}: voicing line {n}/{len(segs)} with {voice.id}")
+        ctx.tools.prefetch([(s.audio_key, ctx.out_dir / s.audio) for s in segs if s.audio_key and s.audio], ctx.tgt,
+                           progress=lambda f, v=voice: ctx.dubber.progress(
+                               "quality", 0.9, f"speaker {speaker}: listening to {v.id} ({100 * f:.0f} %)"))
         for seg, q in zip(segs, qs, strict=True):
             measure(ctx, seg, q)
         after = _score(ctx, segs, qs)

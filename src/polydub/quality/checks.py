@@ -6,7 +6,10 @@ flagged for it (a missing tool must not make every line "fail"), and a warning s
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +121,15 @@ class Tools:
         self.warn(f"LLM shortening stopped after {self.llm_spent_s:.0f} s, its time for this input "
                   f"({self.llm_budget_s:.0f} s): later overflowing lines got the other repairs only")
         return False
+
+    @contextlib.contextmanager
+    def llm_time(self) -> Iterator[None]:
+        """Count the time of one LLM call against the job's budget."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.llm_spent_s += time.monotonic() - started
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:

@@ -8,7 +8,6 @@ line's repairs with the reason.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from polydub.quality.checks import FLAG_OVERFLOW
@@ -33,14 +32,12 @@ def llm_shorter(ctx: Any, seg: Any, max_chars: int, q: dict) -> tuple[str, str] 
     shortener = ctx.tools.shortener()
     if shortener is None:
         return None
-    started = time.monotonic()
     try:
-        text = shortener.shorten(seg.text, current, ctx.src, ctx.tgt, max_chars)
+        with ctx.tools.llm_time():
+            text = shortener.shorten(seg.text, current, ctx.src, ctx.tgt, max_chars)
     except Exception as exc:  # the model failed to load or run: the other repairs still work
         ctx.tools.warn(f"LLM shortening skipped: {exc}")
         return None
-    finally:
-        ctx.tools.llm_spent_s += time.monotonic() - started
     if text is None:
         q["repairs"].append({"check": FLAG_OVERFLOW, "action": LABEL, "kept": False,
                              "result": "the LLM gave no shorter line in the target language"})

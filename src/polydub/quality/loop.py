@@ -208,8 +208,9 @@ def assess_and_repair(dubber: StageHost, project: Project, thresholds: Threshold
                   policy=TimingPolicy(min_tempo=opts.min_tempo, max_tempo=opts.max_tempo),
                   voices=voices, mt=mt, tools=Tools(th), src=project.source_language or "en",
                   tgt=opts.target_language)
-    ctx.tools.llm_budget_s = max(th.llm_min_s, th.llm_share * (dubber.media_duration or 0.0))
-    windows = line_windows(segments, dubber.media_duration, ctx.policy)
+    duration = dubber.media_duration  # read from the WAV header: once
+    ctx.tools.llm_budget_s = max(th.llm_min_s, th.llm_share * (duration or 0.0))
+    windows = line_windows(segments, duration, ctx.policy)
     if th.backtranslation:
         # One batched call per producing engine for all lines whose text changed: engines are much
         # faster per batch, and a line is back-translated by an engine other than its own.
@@ -222,7 +223,7 @@ def assess_and_repair(dubber: StageHost, project: Project, thresholds: Threshold
             backs, _engine = back_translate(mt, list(keys.values()), ctx.src, ctx.tgt, ctx.tools, exclude=engine)
             ctx.backs.update(zip(keys, backs, strict=True))
     total = len(segments)
-    lean = (dubber.media_duration or 0.0) > th.lean_above_s
+    lean = (duration or 0.0) > th.lean_above_s
     if lean:  # the text phase needs the LLM, not Whisper: never hold both with a long input's data
         resident.release_models("whisper", "speaker-embedder")
     drafts = []

@@ -4,7 +4,7 @@ A faster voice is not a repair: one person keeps one voice (quality/speaker_voic
 
 from __future__ import annotations
 
-import time
+import contextlib
 
 from polydub.project import USER_TRANSLATION, Segment
 from polydub.quality.checks import FLAG_OVERFLOW, is_draft
@@ -30,14 +30,11 @@ def _shorter_candidates(ctx: Context, seg: Segment, engines: bool, q: dict | Non
         llm = uses_llm(engine)
         if llm and not ctx.tools.llm_time_left():
             continue  # the LLM's time for this job is used (seconds a line): the other engines still run
-        started = time.monotonic()
         try:
-            text = engine.translate([seg.text], ctx.src, ctx.tgt)[0].strip()
+            with ctx.tools.llm_time() if llm else contextlib.nullcontext():
+                text = engine.translate([seg.text], ctx.src, ctx.tgt)[0].strip()
         except Exception:
             continue
-        finally:
-            if llm:
-                ctx.tools.llm_spent_s += time.monotonic() - started
         if text and len(text) < len(current):
             found.append((f"retranslate:{engine.name}", text))
     found.sort(key=lambda item: len(item[1]))

@@ -292,7 +292,7 @@ class QwenTranslator(Translator):
                                        banned=banned_tokens(line, source, target, banned_words))
             again = parse_reply(reply, line)
             if not again or cut:
-                continue
+                break  # nothing new to ban: a greedy retry would repeat this very reply
             leaks = leaked_words(line, again, source, target)
             if leak_problem(line, again, source, target) is None:
                 return again

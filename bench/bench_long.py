@@ -121,7 +121,8 @@ def main() -> int:
     # anonymous part is what the process really holds.
     peak = {"rss": 0.0, "tree": 0.0, "disk": 0.0, "anon": 0.0, "file": 0.0}
     stop = threading.Event()
-    current, by_stage = {"stage": "start"}, {}
+    current, by_stage = {"stage": "start", "message": ""}, {}
+    timeline: list[dict] = []  # every 5 s: memory and the latest progress message (where it grew)
 
     def sample() -> None:
         n = 0
@@ -133,6 +134,13 @@ def main() -> int:
             peak["file"] = max(peak["file"], _status_mb(child.pid, "RssFile"))
             if n % 10 == 0:
                 peak["disk"] = max(peak["disk"], _du_mb(out))
+                anon = _status_mb(child.pid, "RssAnon")
+                timeline.append({"t": round(time.time() - began, 1), "rss": own, "anon": anon,
+                                 "stage": current["stage"], "message": current["message"]})
+                if anon - current.get("reported", 0.0) >= 250:  # say where memory steps up, as it happens
+                    current["reported"] = anon
+                    print(f"  memory {anon:.0f} MB anonymous at {time.time() - began:.0f} s: "
+                          f"{current['stage']} / {current['message']}", flush=True)
             n += 1
             stop.wait(0.5)
 
@@ -148,7 +156,7 @@ def main() -> int:
             final = msg
         else:
             events.append(msg)
-            current["stage"] = msg["stage"]
+            current["stage"], current["message"] = msg["stage"], msg["message"]
             if len(events) % 25 == 0:
                 print(f"  {msg['t'] - began:7.0f} s  {msg['stage']:<11} {msg['percent']:5.1f} %  {msg['message']}",
                       flush=True)
@@ -190,7 +198,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"minutes": args.minutes, "wall_s": wall, "peak": peak, "by_stage": by_stage,
                                          "longest_gap": worst, "stages": final["report_timing"]["stages"],
-                                         "events": len(events)}, indent=2))
+                                         "events": len(events), "timeline": timeline}, indent=2))
     return 0
 
 

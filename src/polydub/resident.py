@@ -123,6 +123,33 @@ def release_models(*names: str) -> list[str]:
     return released
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # mallopt parameters (malloc.h)
+_HEAP_TUNED = False
+
+
+def tune_heap(arenas: int = 2, mmap_threshold: int = 4 << 20) -> bool:
+    """Keep glibc from sitting on freed memory in a long dub (once per process; True if applied).
+
+    Two glibc defaults let RSS grow far beyond what a process holds: every thread that allocates
+    (ONNX Runtime, CTranslate2, llama.cpp, the separation thread) may get its own heap arena, up to
+    8 per core, and each keeps its freed pages; and the mmap threshold rises after each large free,
+    so later multi-megabyte audio buffers land in those heaps instead of being unmapped on free.
+    A fixed threshold and two arenas keep big buffers returnable. Left alone where the user set
+    MALLOC_ARENA_MAX or MALLOC_MMAP_THRESHOLD_ themselves."""
+    global _HEAP_TUNED
+    import os
+
+    if _HEAP_TUNED or any(k in os.environ for k in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(_M_ARENA_MAX, arenas) == 1 and libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold) == 1
+    except (OSError, AttributeError):  # not glibc
+        return False
+    _HEAP_TUNED = ok
+    return ok
+
+
 def _trim_heap() -> None:
     """Hand freed heap pages back to the OS (glibc keeps them otherwise, and RSS would not drop)."""
     with contextlib.suppress(OSError, AttributeError):

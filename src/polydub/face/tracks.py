@@ -122,10 +122,12 @@ def smooth_landmarks(landmarks: np.ndarray, fps: float) -> np.ndarray:
     # a, b, tx, ty of each transform: smooth those, not the matrices' entries independently.
     params = np.stack([transforms[:, 0, 0], transforms[:, 1, 0], transforms[:, 0, 2], transforms[:, 1, 2]], axis=1)
     params = _savgol(params, HEAD_WINDOW_S, fps)
-    local = np.empty_like(lm)
-    for i, (frame, t) in enumerate(zip(lm, transforms, strict=True)):
-        inv = np.linalg.inv(t[:, :2])
-        local[i] = (frame - t[:, 2]) @ inv.T
+    # Each similarity [[a, -b], [b, a]] is inverted in closed form (per-frame np.linalg.inv goes
+    # through threaded LAPACK, slow on a busy machine).
+    a, b = transforms[:, 0, 0], transforms[:, 1, 0]
+    norm = a ** 2 + b ** 2
+    inverse = np.stack([np.stack([a, b], 1), np.stack([-b, a], 1)], 1) / norm[:, None, None]  # (k, 2, 2)
+    local = np.einsum("kpj,kij->kpi", lm - transforms[:, None, :, 2], inverse)
     local = _savgol(local, LIPS_WINDOW_S, fps)
     out = np.empty_like(lm)
     for i, (a, b, tx, ty) in enumerate(params):

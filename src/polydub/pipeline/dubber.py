@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from polydub import resident
 from polydub.audio import Audio
 from polydub.cache import file_key
 from polydub.errors import JobCancelledError, NothingToDubError, OutputError, PolydubError
@@ -41,6 +42,7 @@ class Dubber:
 
     def __init__(self, out_dir: str | Path, options: DubOptions, progress: ProgressCallback | None = None,
                  cancel: threading.Event | None = None) -> None:
+        resident.tune_heap()  # a long dub would otherwise keep gigabytes of freed heap
         self.out_dir = Path(out_dir)
         self.work = self.out_dir / WORK_DIR
         self.options = options

@@ -24,6 +24,11 @@ from collections.abc import Callable
 log = logging.getLogger("polydub.resident")
 _RELEASERS: dict[str, Callable[[], bool]] = {}
 
+# Inputs longer than this (seconds) are dubbed "lean": each model is let go once its stages are
+# done (Whisper after transcription, the LLM after the quality text phase), since reloading costs
+# seconds while holding them all through a 30-minute dub costs gigabytes.
+LEAN_ABOVE_S = 600.0
+
 
 def register(name: str, release: Callable[[], bool]) -> None:
     _RELEASERS[name] = release

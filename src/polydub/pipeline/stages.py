@@ -221,21 +221,26 @@ def _cannot_fit(registry, voice, seg, window, policy: TimingPolicy) -> bool:
     return over is not None and over > PREDICTION_SLACK_S
 
 
+DUB_SIMILARITY_MAX_S = 300.0  # of each speaker's dubbed speech: the mean d-vector is stable long before
+
+
 def speaker_dub_similarity(dubber: Dubber, project: Project) -> None:
-    """Cosine between each speaker's original speech and all of their dubbed speech (report field)."""
-    from polydub.speakers.embedding import default_embedder
+    """Cosine between each speaker's original speech and their dubbed speech, up to
+    DUB_SIMILARITY_MAX_S of it spread over the whole input (report field)."""
+    from polydub.speakers.embedding import cosine, default_embedder
     from polydub.speakers.traits import speaker_embeddings
 
     embedder = default_embedder()
     originals = speaker_embeddings(dubber.work, dubber.audio16k, project, embedder)
     for spk, original in originals.items():
-        parts = [Audio.read(dubber.out_dir / s.audio).mono().resample(16000).samples
-                 for s in project.segments if s.speaker == spk and s.audio]
-        if parts:
-            from polydub.speakers.embedding import cosine
-
-            dubbed = embedder.embed(Audio(np.concatenate(parts), 16000))
-            project.speakers[spk]["dub_similarity"] = round(cosine(original, dubbed), 3)
+        lines = [s for s in project.segments if s.speaker == spk and s.audio]
+        if not lines:
+            continue
+        dubbed_s = sum((s.dub_end or s.end) - (s.dub_start or s.start) for s in lines)
+        step = max(1, int(np.ceil(dubbed_s / DUB_SIMILARITY_MAX_S)))
+        parts = [Audio.read(dubber.out_dir / s.audio).mono().resample(16000).samples for s in lines[::step]]
+        dubbed = embedder.embed(Audio(np.concatenate(parts), 16000))
+        project.speakers[spk]["dub_similarity"] = round(cosine(original, dubbed), 3)
 
 
 def check_quality(dubber: Dubber, project: Project) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from polydub import resident
 from polydub.audio import Audio
 from polydub.quality.metrics import cer, text_similarity
 from polydub.translation.base import TIER_DRAFT, TIER_NAMES
@@ -56,7 +57,7 @@ class Thresholds:
     llm_min_s: float = 60.0
     # Inputs longer than this hold the LLM and Whisper one after the other, never together (peak
     # memory of a 30-minute dub); shorter ones keep both loaded (reloading costs seconds a job).
-    lean_above_s: float = 600.0
+    lean_above_s: float = resident.LEAN_ABOVE_S
 
 
 def timing_flags(seg: Any, min_tempo: float, max_tempo: float, th: Thresholds) -> list[str]:

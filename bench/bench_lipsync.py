@@ -49,6 +49,35 @@ class TimedAnimator(MeshAnimator):
         return result
 
 
+def preset_rows(video: Path, folder: Path, presets: list[str]) -> list[dict]:
+    """x264 presets side by side on one video: the CRF each needs for the same PSNR target, its
+    encode speed (decode + encode), the file size and the PSNR of the whole re-encode (every 5th frame)."""
+    from polydub.face.video import YuvFrame
+
+    info, rows = video_info(video), []
+    for preset in presets:
+        crf, probe = choose_crf(video, preset=preset)
+        out = folder / f"preset-{preset}.mp4"
+        writer = VideoWriter(out, info.width, info.height, info.time_base, info.average_rate, crf, preset=preset,
+                             color=info.color)
+        began, n = time.perf_counter(), 0
+        for frame in read_frames(video):
+            writer.write(frame.av_frame)
+            n += 1
+        writer.close()
+        fps = n / (time.perf_counter() - began)
+        errors = []
+        for a, b in zip(read_frames(video), read_frames(out), strict=False):
+            if a.index % 5 == 0:
+                diff = YuvFrame(a.av_frame).luma().astype(np.float32) - YuvFrame(b.av_frame).luma().astype(np.float32)
+                errors.append(float(np.mean(diff ** 2)))
+        psnr = 10 * np.log10(255.0 ** 2 / max(float(np.mean(errors)), 1e-10))
+        rows.append({"preset": preset, "crf": crf, "probe_psnr": probe, "encode_fps": fps,
+                     "mb": out.stat().st_size / 1e6, "psnr": float(psnr)})
+        print(json.dumps({"video": video.name, **rows[-1]}), flush=True)
+    return rows
+
+
 def encode_fps(video: Path, crf: float, folder: Path) -> float:
     info = video_info(video)
     writer = VideoWriter(folder / "copy.mp4", info.width, info.height, info.time_base, info.average_rate, crf)
@@ -159,12 +188,24 @@ def main() -> int:
     parser.add_argument("--only", action="append", help="one of " + ", ".join(VIDEOS))
     parser.add_argument("--no-dub", action="store_true", help="skip the whole-dub RTF comparison")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--presets", help="only compare x264 presets on each video, e.g. veryfast,superfast,ultrafast")
     args = parser.parse_args()
     if not args.media.is_dir():
         print(f"test media not found at {args.media}", file=sys.stderr)
         return 2
     console = Console()
     rows = []
+    if args.presets:
+        table = Table(title="x264 presets at the CRF each needs for the same PSNR target (2-core CPU)")
+        for col in ("video", "preset", "crf", "encode fps", "MB", "PSNR dB"):
+            table.add_column(col, justify="right")
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in args.only or VIDEOS:
+                for r in preset_rows(args.media / VIDEOS[name], Path(tmp), args.presets.split(",")):
+                    table.add_row(name, r["preset"], f"{r['crf']:.0f}", f"{r['encode_fps']:.1f}", f"{r['mb']:.1f}",
+                                  f"{r['psnr']:.1f}")
+        console.print(table)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         dub(args.media / VIDEOS["vr_face_2"], folder / "warm", DubOptions(target_language="es"))  # load models once

@@ -110,3 +110,33 @@ def test_wav2lip_graph_has_the_public_architecture() -> None:
         build_onnx(sd)
     mel = mel_frames(_bursts([(0.1, 0.9)], 1.0))
     assert mel.shape[0] == 80 and abs(mel.shape[1] - 81) <= 1 and mel.min() >= -4 and mel.max() <= 4
+
+
+def test_closed_form_inverses_match_linalg() -> None:
+    from polydub.face.mesh import _vertex_inverse
+    from polydub.face.metrics import _psnr_outside
+    from polydub.face.tracks import smooth_landmarks
+
+    rng = np.random.default_rng(3)
+    corners = rng.random((40, 3, 2)) * 200
+    corners[5] = [[1, 1], [2, 2], [3, 3]]  # degenerate: identity
+    keep = np.ones(40, dtype=bool)
+    inverse = _vertex_inverse(corners, keep)
+    ok = np.arange(40) != 5
+    expected = np.linalg.inv(np.concatenate([corners[ok], np.ones((39, 3, 1))], axis=2))
+    assert np.allclose(inverse[ok], expected, atol=1e-9)
+    assert np.allclose(inverse[5], np.eye(3))
+    # A rigidly moving, otherwise still face comes back from smoothing where it was.
+    face = rng.random((478, 2)) * 100
+    angles = np.linspace(0, 0.2, 30)
+    frames = np.stack([face @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T + [5 * a, 0]
+                       for a in angles])
+    assert np.abs(smooth_landmarks(frames, 25.0) - frames).max() < 1e-2
+    # PSNR outside a region, against the plain numpy formula.
+    a = rng.integers(0, 255, (120, 160), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-3, 4, a.shape), 0, 255).astype(np.uint8)
+    b[40:60, 50:80] = 0
+    keep_px = np.ones(a.shape, dtype=bool)
+    keep_px[36:64, 46:84] = False
+    mse = np.mean((a[keep_px].astype(float) - b[keep_px].astype(float)) ** 2)
+    assert _psnr_outside(a, b, (50, 40, 80, 60)) == pytest.approx(10 * np.log10(255 ** 2 / mse))

@@ -156,3 +156,22 @@ def test_ghost_speaker_inside_a_segment_is_rejoined() -> None:
     assert [s.speaker for s in result.segments] == ["S1", "S1"]
     assert len(result.segments[0].words) == 10 and result.segments[0].end == pytest.approx(4.4)
     assert [s.id for s in result.segments] == [0, 1]
+
+
+def test_dvector_batches_give_the_one_batch_embedding() -> None:
+    """The encoder runs in small batches (ONNX Runtime keeps the biggest batch's memory): the
+    embedding of a long stretch must not change with the batch size (real model, real speech)."""
+    from polydub.speakers import dvector
+    from polydub.speakers.embedding import default_embedder
+    from tests.conftest import media_file
+
+    audio = Audio.read(media_file("audio/fw_jfk.flac")).mono().resample(16000)
+    embedder = default_embedder()
+    small = embedder.embed(audio)
+    saved = dvector.BATCH
+    try:
+        dvector.BATCH = 10 ** 6
+        whole = embedder.embed(audio)
+    finally:
+        dvector.BATCH = saved
+    assert np.dot(small, whole) > 0.9999

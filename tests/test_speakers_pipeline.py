@@ -39,6 +39,8 @@ def test_two_speakers_get_two_voices(tmp_path: Path) -> None:
     assert len(report["speakers"]) == 2
     voices = {info["voice"] for info in report["speakers"].values()}
     assert len(voices) == 2
+    # Each speaker's dubbed speech is compared with their original (batched d-vector encoder).
+    assert all(0.0 < info["dub_similarity"] <= 1.0 for info in report["speakers"].values()), report["speakers"]
     # Map each found speaker to the true one by majority, then count lines assigned right.
     def true_speaker(seg) -> str:
         mid = (seg["start"] + seg["end"]) / 2

@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import gc
 import logging
+import os
 import sys
 import threading
 import time
@@ -128,7 +129,7 @@ def release_models(*names: str) -> list[str]:
     return released
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # mallopt parameters (malloc.h)
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8  # mallopt parameters (malloc.h)
 _HEAP_TUNED = False
 
 
@@ -142,8 +143,6 @@ def tune_heap(arenas: int = 2, mmap_threshold: int = 4 << 20) -> bool:
     A fixed threshold and two arenas keep big buffers returnable. Left alone where the user set
     MALLOC_ARENA_MAX or MALLOC_MMAP_THRESHOLD_ themselves."""
     global _HEAP_TUNED
-    import os
-
     if _HEAP_TUNED or any(k in os.environ for k in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")):
         return False
     try:

@@ -155,15 +155,15 @@ class _Meters:
             meter.close()
 
 
-def _frame_measures(meters: _Meters, ya: YuvFrame, yb: YuvFrame, landmarks: np.ndarray, hped: float,
-                    region: tuple[int, int, int, int] | None, with_psnr: bool, which: str) -> tuple:
-    """(output gap, input gap, PSNR outside the changed region or None) for one frame; `which`
-    says whether this call measures the output, the input, or both."""
-    meter = meters.get()
-    out = _nan(meter.gap(yb, landmarks, hped)) if which in ("out", "both") else np.nan
-    inp = _nan(meter.gap(ya, landmarks, hped)) if which in ("in", "both") else np.nan
-    value = _psnr_outside(ya.luma(), yb.luma(), region) if with_psnr and which in ("in", "both") else None
-    return out, inp, value
+def _output_gap(meters: _Meters, yb: YuvFrame, landmarks: np.ndarray, hped: float) -> float:
+    return _nan(meters.get().gap(yb, landmarks, hped))
+
+
+def _input_measures(meters: _Meters, ya: YuvFrame, yb: YuvFrame, landmarks: np.ndarray, hped: float,
+                    region: tuple[int, int, int, int] | None, with_psnr: bool) -> tuple[float, float | None]:
+    """(input gap, PSNR outside the changed region or None) for one frame."""
+    gap = _nan(meters.get().gap(ya, landmarks, hped))
+    return gap, (_psnr_outside(ya.luma(), yb.luma(), region) if with_psnr else None)
 
 
 def measure(input_video: str | Path, output_video: str | Path, tracks: FaceTracks, plans: list[LinePlan],
@@ -188,15 +188,14 @@ def measure(input_video: str | Path, output_video: str | Path, tracks: FaceTrack
     crops: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
     meters = _Meters()
     pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="polydub-lipmeter")
-    pending: list[tuple[int, int, Future]] = []  # (frame, line id, future)
+    pending: list[tuple[int, int, Future, Future]] = []  # (frame, line id, output gap, input measures)
 
     def collect(limit: int) -> None:
         # Decoded 1080p frames wait in the queue: keep only a few in flight.
         while len(pending) > limit:
-            i, line_id, future = pending.pop(0)
-            out, inp, value = future.result()
-            out_gap[i] = out if np.isfinite(out) else out_gap[i]
-            in_gap[i] = inp if np.isfinite(inp) else in_gap[i]
+            i, line_id, output, inputs = pending.pop(0)
+            out_gap[i] = output.result()
+            in_gap[i], value = inputs.result()
             if value is not None:
                 changed_psnr.setdefault(line_id, []).append(value)
 
@@ -217,17 +216,12 @@ def measure(input_video: str | Path, output_video: str | Path, tracks: FaceTrack
             frame_stats = stats.get(i)
             region = frame_stats.region if frame_stats else None
             hped, with_psnr = track.height_per_eye_distance, k % PSNR_EVERY == 0
-            if workers > 1:
-                for which in ("out", "in"):
-                    pending.append((i, plan.line.id, pool.submit(_frame_measures, meters, ya, yb, landmarks, hped,
-                                                                 region, with_psnr, which)))
-            else:
-                pending.append((i, plan.line.id, pool.submit(_frame_measures, meters, ya, yb, landmarks, hped,
-                                                             region, with_psnr, "both")))
+            pending.append((i, plan.line.id, pool.submit(_output_gap, meters, yb, landmarks, hped),
+                            pool.submit(_input_measures, meters, ya, yb, landmarks, hped, region, with_psnr)))
             if i in crop_frames:
                 box = YuvFrame.region(_mouth_box(landmarks), ya.width, ya.height)
                 crops.setdefault(plan.line.id, []).append((ya.crop_bgr(box), yb.crop_bgr(box)))
-            collect(4 * max(1, workers))
+            collect(2 * max(1, workers))
             if progress and i % 10 == 0:
                 progress(min(1.0, i / max(1, n)))
         collect(0)

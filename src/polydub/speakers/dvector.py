@@ -91,13 +91,8 @@ def _encode(feat: np.ndarray, starts: np.ndarray, win: int, session: Any) -> np.
 
 
 def dvector(wav: np.ndarray, hp: Any, session: Any) -> np.ndarray:
-    """L2-normalised d-vector: 80-frame windows (40-frame stride) through the encoder, mean-pooled."""
-    feat = log_mel(wav, hp.sample_rate, hp.dvector_n_fft, hp.dvector_win_length, hp.dvector_hop_length,
-                   hp.dvector_n_mels)
-    win, hop = hp.dvector_window, hp.dvector_stride
-    if len(feat) < win:  # short clips are padded up to one window, as the package does
-        feat = np.concatenate([feat, np.zeros((win - len(feat), feat.shape[1]), dtype=feat.dtype)])
-    emb = _encode(feat, np.arange(0, len(feat) - win + 1, hop), win, session)
-    emb = emb / (np.linalg.norm(emb, axis=-1, keepdims=True) + 1e-12)
+    """L2-normalised d-vector: 80-frame windows (40-frame stride) through the encoder, mean-pooled
+    (short clips are padded up to one window, as the package does)."""
+    _starts, emb = window_dvectors(wav, hp, session, hp.dvector_stride)
     mean = emb.mean(axis=0)
     return (mean / (np.linalg.norm(mean) + 1e-12)).astype(np.float32)

@@ -31,7 +31,7 @@ from polydub.pipeline.stages import translate
 from polydub.speakers.embedding import cosine, default_embedder, get_embedder
 from polydub.speakers.traits import speaker_audio
 from polydub.voice.equalize import match_level, speech_rms
-from polydub.voice.evolve import CloneSettings
+from polydub.voice.evolve import CloneError, CloneSettings
 from polydub.voice.matching import candidate_voices, choose_voices, likely_gender
 from polydub.voice.registry import get_registry
 
@@ -106,8 +106,14 @@ def measure(media: Path, name: str, work: Path, budget: float, steps: list[int |
                "speech_s": round(original.duration, 1), "default": default.id, "matched": matched.id, "searches": []}
         for cap in steps:
             began = time.perf_counter()
-            result = evolve(original, target, CloneSettings(budget_s=budget, max_syntheses=cap), stock=matched,
-                            gender=gender, registry=registry)
+            try:
+                result = evolve(original, target, CloneSettings(budget_s=budget, max_syntheses=cap), stock=matched,
+                                gender=gender, registry=registry)
+            except CloneError as exc:  # too little speech: the product keeps the matched voice and says so
+                row["searches"].append({"cap": cap, "seconds": 0.0, "syntheses": 0, "accepted": False,
+                                        "reason": f"skipped: {exc}"})
+                dubs[f"evolved@{cap}"] = dubs["matched"]
+                continue
             search = {"cap": cap, "seconds": round(time.perf_counter() - began, 1), "syntheses": result.syntheses,
                       "accepted": result.accepted, "reason": result.reason}
             if result.accepted:

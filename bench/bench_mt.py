@@ -210,6 +210,34 @@ def _tune(rows: list[tuple[dict, bool]], console: Console) -> None:
                           f"P {b[5]:.2f} R {b[6]:.2f}", highlight=False)
 
 
+def _held_out(rows: list[tuple[dict, bool]], console: Console) -> None:
+    """Leave one direction out: thresholds tuned on the other directions, judged on the one left out,
+    beside the shipped thresholds on the same lines (pooled over the directions)."""
+    from polydub.quality.adequacy import FORWARD_MEAN_MIN, GAIN_MIN, PMI_WORST_MIN, model_reasons
+
+    grid = [(p / 2, g / 10, f / 4) for p in range(-16, -3) for g in range(-5, 16) for f in range(-16, -3)]
+
+    def judged(subset: list[dict], th: tuple[float, float, float]) -> list[tuple[dict, bool]]:
+        return [(item, item["lexical"] or bool(model_reasons(item["scores"], *th))) for item in subset]
+
+    def f1(pr: dict) -> float:
+        return 2 * pr["precision"] * pr["recall"] / (pr["precision"] + pr["recall"] or 1)
+
+    items = [item for item, _ in rows]
+    shipped, tuned = [], []
+    for direction in sorted({f"{i['src']}-{i['tgt']}" for i in items}):
+        train = [i for i in items if f"{i['src']}-{i['tgt']}" != direction]
+        test = [i for i in items if f"{i['src']}-{i['tgt']}" == direction]
+        best = max(grid, key=lambda th: f1(_precision_recall(judged(train, th))))
+        shipped += judged(test, (PMI_WORST_MIN, GAIN_MIN, FORWARD_MEAN_MIN))
+        tuned += judged(test, best)
+        console.print(f"held out {direction}: tuned on the others {best}", highlight=False)
+    for name, flagged in (("shipped thresholds", shipped), ("tuned on the other directions", tuned)):
+        pr = _precision_recall(flagged)
+        console.print(f"held-out, {name}: P {pr['precision']:.3f} R {pr['recall']:.3f} F1 {f1(pr):.3f}",
+                      highlight=False)
+
+
 def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: bool = False,
                    tune: bool = False) -> dict:
     from polydub.quality.adequacy import AdequacyScorer, features, lexical_reasons, model_reasons
@@ -265,6 +293,7 @@ def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: 
             print(f"| {kind} | {hit}/{total} |")
     if tune:
         _tune(verdicts["draft"], console)
+        _held_out(verdicts["draft"], console)
     summary["seconds"] = round(seconds, 1)
     summary["items"] = [{**item, "flagged": flagged} for item, flagged in verdicts["draft"]]
     return summary

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import logging
 import os
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("polydub.resident")
 _RELEASERS: dict[str, Callable[[], bool]] = {}
@@ -152,6 +154,21 @@ def tune_heap(arenas: int = 2, mmap_threshold: int = 4 << 20) -> bool:
         return False
     _HEAP_TUNED = ok
     return ok
+
+
+@functools.cache
+def onnx_run_options() -> Any:
+    """RunOptions that hand ONNX Runtime's CPU arena back after each run.
+
+    The arena otherwise keeps (and fragments) the buffers of the largest input a session ever saw:
+    Kokoro held 1146 MB anonymous after three long lines, and 250 MB with these options, at the same
+    speed (measured 47.6-48.7 s vs 46.0-48.8 s for the same six lines); without an arena at all it
+    was 1.5x slower."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
 
 
 def _trim_heap() -> None:

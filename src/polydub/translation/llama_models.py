@@ -68,8 +68,11 @@ class LlamaModel:
             path = self.path()
             if not path.exists() and self.prepare is not None:
                 self.prepare(path)
+            # Read, not mapped: llama.cpp repacks most Q4_K weights into a faster layout in memory
+            # of its own, and with a mapping the original pages stay resident beside the copy
+            # (Qwen 1.5B: 1.86 GB RSS mapped, 1.26 GB read; same output, load 0.8 s slower, then 12 % faster).
             kwargs: dict[str, Any] = {"model_path": str(path), "n_ctx": self.n_ctx, "verbose": False,
-                                      "n_threads": llm_threads()}
+                                      "n_threads": llm_threads(), "use_mmap": False}
             # Stock wheels crash in the AMX "extra buffer types" on some Xeons; skip them when possible.
             if "use_extra_bufts" in inspect.signature(Llama.__init__).parameters:
                 kwargs["use_extra_bufts"] = False

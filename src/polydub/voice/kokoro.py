@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from polydub import resident
 from polydub.audio import Audio
 from polydub.errors import EngineNotInstalledError
 from polydub.paths import data_dir, kokoro_voices_dir
@@ -28,6 +29,7 @@ from polydub.voice.text import clean_text, pack, short_silence, split_text, trim
 
 MAX_TOKENS = 510  # 512-token context minus the two 0 pads
 STYLE_ROWS = 510
+SHRINK_ARENA_ABOVE_TOKENS = 96  # see _infer
 STYLE_DIM = 256
 # Kokoro's duration predictor (text encoder + LSTM, ~3 % of the model's cost) ends here; the
 # full graph divides it by `speed`, rounds and clips to >= 1 frame per token.
@@ -264,7 +266,10 @@ class KokoroEngine(KokoroTiming, TTSEngine):
         if not phonemes:
             return np.zeros(0, dtype=np.float32)
         inputs = self._inputs(phonemes, voice) | {"speed": np.array([speed], dtype=np.float32)}
-        audio = self._session.run(None, inputs)[0]
+        # Long inputs hand the arena back after the run (it would keep their buffers for good);
+        # short ones, as in live dubbing, keep it warm.
+        long_input = inputs["tokens"].shape[1] > SHRINK_ARENA_ABOVE_TOKENS
+        audio = self._session.run(None, inputs, resident.onnx_run_options() if long_input else None)[0]
         return np.asarray(audio, dtype=np.float32).ravel()
 
     def _chunks(self, text: str, voice: Voice) -> list[str]:

@@ -144,8 +144,9 @@ def test_voice_too_slow_for_most_lines_changes_for_the_whole_speaker(tmp_path: P
 
 
 def test_overflow_never_trades_a_natural_voice_for_a_robotic_one(tmp_path: Path) -> None:
-    """A Russian line too long for its slot with RHVoice: espeak would fit it (it speaks faster) but
-    sounds robotic, so it is never the repair; the speaker keeps a natural voice, the line its flag."""
+    """A Russian line too long for its slot with RHVoice: espeak or festival would fit it (they speak
+    faster) but sound robotic, so neither is the repair (a quiet en→ru bench run did move a speaker to
+    festival); the speaker keeps a natural voice, the line its flag."""
     from polydub.quality.checks import Tools
     from polydub.quality.context import Context
     from polydub.quality.loop import _audio_measures
@@ -171,5 +172,5 @@ def test_overflow_never_trades_a_natural_voice_for_a_robotic_one(tmp_path: Path)
     repair_speaker_voices(ctx, project.segments, windows, [{"repairs": []}], _audio_measures)
     info = project.speakers["S1"]
     tried = [t["voice"] for t in (info.get("voice_change_tried") or info.get("voice_change") or {}).get("tried", [])]
-    assert not any(v.startswith("espeak:") for v in tried + [info["voice"]]), info
-    assert registry.get_voice(info["voice"]).quality >= 2
+    assert not any(v.startswith(("espeak:", "festival:")) for v in tried + [info["voice"]]), info
+    assert registry.get_voice(info["voice"]).engine == "rhvoice"

@@ -107,9 +107,11 @@ def _change_voice(ctx: Context, speaker: str, info: dict, trigger: str, segs: li
     taken = {str(v.get("voice")) for s, v in ctx.project.speakers.items() if s != speaker}
     candidates = _alternatives(ctx, original, taken)
     if trigger == FLAG_OVERFLOW:
-        # A voice that fits only because it is a robotic one (espeak for Russian) is no repair: the
-        # speaker keeps a natural voice and the line its overflow flag.
-        candidates = [v for v in candidates if v.quality >= min(original.quality, 2)]
+        # A voice that fits only because it is a robotic one (espeak, or festival after RHVoice, for
+        # Russian) is no repair: the speaker keeps a natural voice and the line its overflow flag.
+        # Within one engine a lower-rated voice may still do (Kokoro's accented voices).
+        candidates = [v for v in candidates if v.quality >= min(original.quality, 2)
+                      and (v.engine == original.engine or v.quality >= original.quality)]
         candidates = _faster_first(ctx, candidates, segs, wins, sum(not fits(ctx, s) for s in segs))
     snapshots = _snapshots(ctx, segs, qs)
     listened = any(q.get("cer") is not None for q in qs)

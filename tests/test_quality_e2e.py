@@ -13,7 +13,8 @@ from polydub.pipeline import DubOptions, dub
 from polydub.pipeline import stages as pipeline_stages
 from polydub.pipeline.dubber import WORK_DIR, Dubber
 from polydub.project import Project, Segment
-from polydub.quality.checks import Tools
+from polydub.quality.checks import Thresholds, Tools
+from polydub.quality.llm_shorten import LABEL as LLM_LABEL
 from polydub.quality.loop import assess_and_repair
 from tests.conftest import REPO, media_file
 
@@ -98,6 +99,41 @@ def test_line_too_long_is_repaired_or_flagged_never_overlapped(tmp_path: Path, m
     before = json.dumps([s.metrics["quality"] for s in project.segments], sort_keys=True)
     assess_and_repair(dubber, project)
     assert json.dumps([s.metrics["quality"] for s in project.segments], sort_keys=True) == before
+
+
+def test_long_input_never_holds_the_llm_and_a_voice_model_at_once(tmp_path: Path, monkeypatch) -> None:
+    """Lean mode (a long input's; forced here): the LLM works out the shorter line while no voice
+    model is loaded, the voices speak after it was let go. Checked at every use of either."""
+    from polydub import resident
+    from polydub.translation.llama_models import LlamaModel
+    from polydub.translation.qwen import QWEN
+    from polydub.voice.kokoro import KokoroEngine
+    from polydub.voice.registry import get_registry
+
+    resident.release_models()
+    dubber, project = _bad_case(tmp_path)
+    kokoro = get_registry().engine("kokoro")
+    llm_uses, voice_uses = [], []
+    real_llm, real_infer = LlamaModel.llm, KokoroEngine._infer
+
+    def llm(self):
+        llm_uses.append(kokoro._session is not None)
+        return real_llm(self)
+
+    def infer(self, *args, **kwargs):
+        voice_uses.append(QWEN.loaded())
+        return real_infer(self, *args, **kwargs)
+
+    monkeypatch.setattr(LlamaModel, "llm", llm)
+    monkeypatch.setattr(KokoroEngine, "_infer", infer)
+    assess_and_repair(dubber, project, Thresholds(lean_above_s=0.0))
+    first, second = project.segments
+    asked = [r for r in first.metrics["quality"]["repairs"] if r.get("action") == LLM_LABEL]
+    assert asked and llm_uses and voice_uses, (first.metrics["quality"]["repairs"], llm_uses, voice_uses)
+    assert not any(llm_uses), "the LLM ran while Kokoro was loaded"
+    assert not any(voice_uses), "Kokoro spoke while the LLM was loaded"
+    assert first.audio and first.dub_end <= second.dub_start
+    assert not QWEN.loaded()
 
 
 def test_line_too_long_without_quality_stage_is_cut_at_the_next_line(tmp_path: Path) -> None:

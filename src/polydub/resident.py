@@ -72,8 +72,17 @@ def _release_embedders() -> bool:
     return True
 
 
+def _release_voices() -> bool:
+    module = _module("polydub.voice.registry")
+    registry = getattr(module, "_DEFAULT", None) if module is not None else None
+    if registry is None:
+        return False
+    registry.unload()  # a job may still hold the registry: its engines' sessions must go anyway
+    return _release_attr("polydub.voice.registry", "_DEFAULT")()
+
+
 register("whisper", _release_whisper)
-register("voices", _release_attr("polydub.voice.registry", "_DEFAULT"))
+register("voices", _release_voices)
 register("translation", _release_attr("polydub.translation.registry", "_DEFAULT"))
 register("gemma", _release_attr("polydub.translation.gemma", "_LLM"))
 register("speaker-embedder", _release_embedders)

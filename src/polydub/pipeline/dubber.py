@@ -140,6 +140,8 @@ class Dubber:
             project.save(self.out_dir)
             self.run_stage("translate", stages.translate, self, project)
             project.save(self.out_dir)
+            if self.media_duration > resident.LEAN_ABOVE_S:
+                resident.release_models("qwen", "gemma")  # not beside the voices: quality reloads it
             return self.finish(project, started)
         except BaseException:
             if self.separation is not None:

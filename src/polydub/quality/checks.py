@@ -94,6 +94,9 @@ class Tools:
     _shortener: Any = None
     llm_budget_s: float = float("inf")
     llm_spent_s: float = 0.0
+    # False once a long input's LLM work is done and the model let go: repairs then do without it
+    # rather than load it again beside the voices.
+    llm_open: bool = True
 
     # -- translation adequacy and "say it shorter" (the LLM, when installed) ----
     def adequacy(self) -> Any:
@@ -117,6 +120,8 @@ class Tools:
 
     def llm_time_left(self) -> bool:
         """False once the LLM has used its time for this job (the line then gets the other repairs)."""
+        if not self.llm_open:
+            return False
         if self.llm_spent_s < self.llm_budget_s:
             return True
         self.warn(f"LLM shortening stopped after {self.llm_spent_s:.0f} s, its time for this input "

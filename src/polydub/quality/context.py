@@ -67,6 +67,11 @@ class Context:
     src: str
     tgt: str
     backs: dict[str, str | None] = field(default_factory=dict)  # bt key -> back-translation
+    # (voice id, text, window) -> predicted overflow; (source, text, character budget) -> shorter
+    # renderings. Both are worked out before the voices speak, so that a long input's LLM and TTS
+    # need not be loaded at once (quality/loop.py).
+    predictions: dict[tuple, float | None] = field(default_factory=dict)
+    shorter: dict[tuple[str, str, int], list[tuple[str, str]]] = field(default_factory=dict)
 
     @property
     def out_dir(self) -> Path:

@@ -1,13 +1,17 @@
 """The quality stage: measure every dubbed line, repair what fails, flag what still fails.
 
-Order per line: translation sanity first (a retranslation changes the text, so every audio check
-must come after it), then timing (a shorter rendering); once every line has had those, all lines
-are transcribed in a few batched Whisper calls, then intelligibility (another voice) and a final
-measurement of the line as it will be mixed. Lines are never dropped: a line that still
-fails keeps its best rendering and carries flags plus the list of repairs tried.
+Passes over all lines, so that each model is needed in one stretch: first the text (translation
+sanity, then the shorter renderings a line that does not fit will be offered: the LLM's part), then
+the voices (render what was chosen, try the shorter renderings), then the final texts' adequacy,
+then listening (all lines transcribed in a few batched Whisper calls: intelligibility, similarity)
+and the speaker-level voice repair. On a long input each model is let go when its pass is done.
+Lines are never dropped: a line that still fails keeps its best rendering and carries flags plus
+the list of repairs tried.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from polydub import resident
 from polydub.cache import value_key
@@ -27,7 +31,7 @@ from polydub.quality.checks import (
     timing_flags,
 )
 from polydub.quality.context import Context, StageHost, current_voice, registries, render
-from polydub.quality.overflow import render_deferred, repair_overflow
+from polydub.quality.overflow import plan_shorter, predict_deferred, render_deferred, repair_overflow
 from polydub.quality.speaker_voice import repair_speaker_voices
 from polydub.timing.fit import TimingPolicy
 from polydub.timing.lines import Window, line_windows
@@ -88,17 +92,20 @@ def _audio_measures(ctx: Context, seg: Segment, q: dict) -> None:
     q["audio_key"] = seg.audio_key
 
 
-def _repair_translation(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
+def _choose_translation(ctx: Context, seg: Segment, q: dict) -> dict | None:
+    """Translation sanity, text only (no voice needed): another engine's rendering of a suspect
+    line written by a draft engine, when it passes the checks the line failed. Every try is
+    recorded; returns the kept one (text, engine, back-translation, verdict) or None."""
     score = _bt_score(ctx, seg, q)
     if seg.mt_engine == USER_TRANSLATION:  # a person's own wording is checked and flagged, never replaced
-        return
+        return None
     if not _suspect(ctx, _adequacy(ctx, seg, q), score) or not is_draft(ctx.mt, seg.mt_engine, ctx.src, ctx.tgt):
-        return
+        return None
     others = [c for c in ctx.mt.candidates(ctx.src, ctx.tgt) if c.name != seg.mt_engine]
     if not others:
         q["repairs"].append({"check": FLAG_TRANSLATION, "action": "retranslate",
                              "result": "no other engine covers the pair; flagged for review"})
-        return
+        return None
     before = q["adequacy"]["reasons"] or [f"back-translation score {score}"]
     for engine in others[: ctx.th.max_repair_tries]:
         try:
@@ -116,11 +123,15 @@ def _repair_translation(ctx: Context, seg: Segment, window: Window, q: dict) -> 
         q["repairs"].append({"check": FLAG_TRANSLATION, "action": f"retranslate:{engine.name}",
                              "text": text, "before": before, "after": verdict.reasons or new, "kept": kept})
         if kept:
-            render(ctx, seg, window, current_voice(ctx, seg), text)
-            seg.mt_engine = engine.name
-            q.update(backtranslation=back, backtranslation_score=new, bt_key=bt_key(ctx, seg),
-                     adequacy=verdict.as_dict(), adequacy_key=value_key(bt_key(ctx, seg), "adequacy"))
-            return
+            return {"text": text, "engine": engine.name, "back": back, "score": new, "verdict": verdict}
+    return None
+
+
+def _apply_translation(ctx: Context, seg: Segment, window: Window, q: dict, choice: dict) -> None:
+    render(ctx, seg, window, current_voice(ctx, seg), choice["text"])
+    seg.mt_engine = choice["engine"]
+    q.update(backtranslation=choice["back"], backtranslation_score=choice["score"], bt_key=bt_key(ctx, seg),
+             adequacy=choice["verdict"].as_dict(), adequacy_key=value_key(bt_key(ctx, seg), "adequacy"))
 
 
 def _final_flags(ctx: Context, seg: Segment, q: dict) -> list[str]:
@@ -152,10 +163,21 @@ def _note_unrepaired(q: dict) -> None:
             q["repairs"].append({"check": flag, "action": "none", "result": _NO_REPAIR.get(flag, "flagged")})
 
 
-def repair_text_and_timing(ctx: Context, seg: Segment, window: Window) -> tuple[dict, bool]:
-    """First pass over a line: translation sanity and overflow repairs, which need no listening.
-    Returns the line's quality dict, carrying over measurements that are still valid, and whether
-    the line changed since it was last checked."""
+@dataclass
+class Line:
+    """One line through the stage: its quality dict, whether it changed since it was last checked,
+    whether it gets the text and timing repairs, and the retranslation chosen for it."""
+
+    seg: Segment
+    window: Window
+    q: dict
+    changed: bool
+    repair: bool
+    retranslation: dict | None = None
+
+
+def start_line(ctx: Context, seg: Segment, window: Window) -> Line:
+    """The line's quality dict, carrying over measurements that are still valid."""
     old = dict(seg.metrics.get("quality") or {})
     unchanged = old.get("audio_key") == seg.audio_key and old.get("bt_key") == bt_key(ctx, seg)
     q = old if unchanged else {k: old[k] for k in ("audio_key", "cer", "heard", "similarity", "bt_key",
@@ -163,27 +185,40 @@ def repair_text_and_timing(ctx: Context, seg: Segment, window: Window) -> tuple[
                                                     "adequacy_key") if k in old}
     q.setdefault("repairs", [])
     deferred = bool(seg.metrics.get("render_deferred"))
-    changed = deferred or not unchanged
-    if not ctx.th.repair:
-        if deferred:
+    repair = ctx.th.repair and (deferred or (not unchanged and bool(seg.audio)))
+    return Line(seg, window, q, changed=deferred or not unchanged, repair=repair)
+
+
+def think(ctx: Context, line: Line) -> None:
+    """First pass, text only (the LLM's part): translation sanity, and the shorter renderings a line
+    that does not fit will be offered."""
+    if not line.repair:
+        return
+    if ctx.th.backtranslation:
+        line.retranslation = _choose_translation(ctx, line.seg, line.q)
+    if line.retranslation is None:
+        plan_shorter(ctx, line.seg, line.window, line.q)
+
+
+def voice(ctx: Context, line: Line) -> None:
+    """Second pass (the voices' part): render what the first pass chose, then the overflow repairs."""
+    seg, window, q = line.seg, line.window, line.q
+    if not line.repair:
+        if seg.metrics.get("render_deferred"):  # repairs are off: the line is spoken as it is
             render(ctx, seg, window, current_voice(ctx, seg), seg.translation or "")
-        return q, changed
-    if deferred or (not unchanged and seg.audio):
-        if ctx.th.backtranslation:
-            _repair_translation(ctx, seg, window, q)
-        if seg.metrics.get("render_deferred"):  # the translation repair may have rendered it
-            render_deferred(ctx, seg, window, q)
-        repair_overflow(ctx, seg, window, q)
-    return q, changed
+        return
+    if line.retranslation is not None:
+        _apply_translation(ctx, seg, window, q, line.retranslation)
+    if seg.metrics.get("render_deferred"):
+        render_deferred(ctx, seg, window, q)
+    repair_overflow(ctx, seg, window, q)
 
 
-def listen(ctx: Context, seg: Segment, q: dict) -> dict:
-    """Second pass, after the audio of all lines was transcribed in batches: the line's measures."""
+def measure_text(ctx: Context, seg: Segment, q: dict) -> None:
+    """Back-translation and adequacy of the line's final text."""
     if ctx.th.backtranslation:
         _bt_score(ctx, seg, q)
         _adequacy(ctx, seg, q)
-    _audio_measures(ctx, seg, q)
-    return q
 
 
 def finish(ctx: Context, seg: Segment, q: dict) -> dict:
@@ -193,6 +228,21 @@ def finish(ctx: Context, seg: Segment, q: dict) -> dict:
     q["flags"] = _final_flags(ctx, seg, q)
     _note_unrepaired(q)
     return q
+
+
+def _back_translate_stale(ctx: Context, segments: list[Segment]) -> None:
+    """One batched call per producing engine for all lines whose text changed: engines are much
+    faster per batch, and a line is back-translated by an engine other than its own."""
+    if not ctx.th.backtranslation:
+        return
+    stale: dict[str | None, dict[str, str]] = {}
+    for s in segments:
+        key = bt_key(ctx, s)
+        if (s.metrics.get("quality") or {}).get("bt_key") != key:
+            stale.setdefault(s.mt_engine, {})[key] = s.translation or ""
+    for engine, keys in stale.items():
+        backs, _engine = back_translate(ctx.mt, list(keys.values()), ctx.src, ctx.tgt, ctx.tools, exclude=engine)
+        ctx.backs.update(zip(keys, backs, strict=True))
 
 
 def assess_and_repair(dubber: StageHost, project: Project, thresholds: Thresholds | None = None) -> None:
@@ -211,39 +261,46 @@ def assess_and_repair(dubber: StageHost, project: Project, thresholds: Threshold
     duration = dubber.media_duration  # read from the WAV header: once
     ctx.tools.llm_budget_s = max(th.llm_min_s, th.llm_share * (duration or 0.0))
     windows = line_windows(segments, duration, ctx.policy)
-    if th.backtranslation:
-        # One batched call per producing engine for all lines whose text changed: engines are much
-        # faster per batch, and a line is back-translated by an engine other than its own.
-        stale: dict[str | None, dict[str, str]] = {}
-        for s in segments:
-            key = bt_key(ctx, s)
-            if (s.metrics.get("quality") or {}).get("bt_key") != key:
-                stale.setdefault(s.mt_engine, {})[key] = s.translation or ""
-        for engine, keys in stale.items():
-            backs, _engine = back_translate(mt, list(keys.values()), ctx.src, ctx.tgt, ctx.tools, exclude=engine)
-            ctx.backs.update(zip(keys, backs, strict=True))
     total = len(segments)
+    lines = [start_line(ctx, seg, window) for seg, window in zip(segments, windows, strict=True)]
+    # A long input's models take turns instead of sharing memory: the LLM works out every line's
+    # text while no voice is loaded, then the voices speak without the LLM, then Whisper listens.
     lean = (duration or 0.0) > th.lean_above_s
-    if lean:  # the text phase needs the LLM, not Whisper: never hold both with a long input's data
+    if lean:
+        for line in lines:
+            predict_deferred(ctx, line.seg, line.window)
+        ctx.voices.unload()
         resident.release_models("whisper", "speaker-embedder")
-    drafts = []
-    for n, (seg, window) in enumerate(zip(segments, windows, strict=True)):
+    _back_translate_stale(ctx, segments)
+    for n, line in enumerate(lines):
         dubber.check_cancel()
-        drafts.append(repair_text_and_timing(ctx, seg, window))
-        dubber.progress("quality", 0.5 * (n + 1) / total, f"timing and translation, line {n + 1}/{total}")
+        think(ctx, line)
+        dubber.progress("quality", 0.3 * (n + 1) / total, f"translation and timing, line {n + 1}/{total}")
+    if lean:
+        resident.release_models("qwen", "gemma")
+        ctx.tools.llm_open = False
+    for n, line in enumerate(lines):
+        dubber.check_cancel()
+        voice(ctx, line)
+        dubber.progress("quality", 0.3 + 0.2 * (n + 1) / total, f"re-voiced line {n + 1}/{total}")
+    if lean:
+        ctx.voices.unload()
+    for line in lines:
+        measure_text(ctx, line.seg, line.q)  # only lines whose text changed since they were scored
     if lean:
         resident.release_models("qwen", "gemma")
     # Listening comes after every text and timing repair, so each line's final audio is
     # transcribed once, in a few batched Whisper calls.
-    stale = [(s.audio_key, ctx.out_dir / s.audio) for s, (q, _changed) in zip(segments, drafts, strict=True)
-             if s.audio and s.audio_key and (s.translation or "").strip() and q.get("audio_key") != s.audio_key]
+    stale = [(s.audio_key, ctx.out_dir / s.audio) for s, line in zip(segments, lines, strict=True)
+             if s.audio and s.audio_key and (s.translation or "").strip() and line.q.get("audio_key") != s.audio_key]
     dubber.progress("quality", 0.5, f"transcribing {len(stale)} dubbed lines")
     ctx.tools.prefetch(stale, ctx.tgt, progress=lambda f: dubber.progress(
         "quality", 0.5, f"transcribing dubbed lines ({100 * f:.0f} %)"))
     qs = []
-    for n, (seg, (q, _changed)) in enumerate(zip(segments, drafts, strict=True)):
+    for n, line in enumerate(lines):
         dubber.check_cancel()
-        qs.append(listen(ctx, seg, q))
+        _audio_measures(ctx, line.seg, line.q)
+        qs.append(line.q)
         dubber.progress("quality", 0.5 + 0.4 * (n + 1) / total, f"checked line {n + 1}/{total}")
     if th.repair:
         repair_speaker_voices(ctx, segments, windows, qs, _audio_measures)

@@ -48,8 +48,54 @@ def _shorter_candidates(ctx: Context, seg: Segment, engines: bool, q: dict | Non
     return with_llm_shorter(ctx, seg, out, max_chars, q) if engines and q is not None and max_chars else out
 
 
-def _predicted_overflow(ctx: Context, window: Window, voice, text: str) -> float | None:
-    return predicted_overflow(ctx.voices, voice, text, window, ctx.policy)
+def _first_round(ctx: Context, seg: Segment, q: dict, max_chars: int) -> list[tuple[str, str]]:
+    """The first round's candidates (other engines and the LLM included), worked out once: when
+    planned before voicing (plan_shorter), voicing finds them here and needs no LLM."""
+    key = (seg.text, (seg.translation or "").strip(), max_chars)
+    if key not in ctx.shorter:
+        ctx.shorter[key] = _shorter_candidates(ctx, seg, engines=True, q=q, max_chars=max_chars)
+    return list(ctx.shorter[key])
+
+
+def _predicted_overflow(ctx: Context, window: Window, voice, text: str, known_only: bool = False) -> float | None:
+    key = (voice.id, text, window.earliest, window.latest)
+    if key not in ctx.predictions:
+        if known_only:  # the voices may not be loaded now; do not load them for a prediction
+            return None
+        ctx.predictions[key] = predicted_overflow(ctx.voices, voice, text, window, ctx.policy)
+    return ctx.predictions[key]
+
+
+def predict_deferred(ctx: Context, seg: Segment, window: Window) -> None:
+    """While the voices are loaded: how far a deferred line would overflow (plan_shorter needs it)."""
+    if seg.metrics.get("render_deferred"):
+        _predicted_overflow(ctx, window, current_voice(ctx, seg), (seg.translation or "").strip())
+
+
+def _deferred_budget(ctx: Context, seg: Segment, window: Window, known_only: bool = False
+                     ) -> tuple[float | None, int | None]:
+    """(predicted overflow, character budget) of a deferred line's text; no budget when it fits."""
+    text = (seg.translation or "").strip()
+    before = _predicted_overflow(ctx, window, current_voice(ctx, seg), text, known_only)
+    if before is None or before <= PREDICTION_SLACK_S:
+        return before, None
+    return before, char_budget(text, window.latest - window.earliest, before)
+
+
+def _overflow_budget(seg: Segment) -> int:
+    spoken = (seg.dub_end or 0.0) - (seg.dub_start or 0.0)
+    return char_budget(seg.translation or "", spoken, seg.overflow or 0.0)
+
+
+def plan_shorter(ctx: Context, seg: Segment, window: Window, q: dict) -> None:
+    """Before voicing, while the LLM is loaded: the first-round shorter renderings of a line that
+    does not fit its slot (or, deferred, is predicted not to)."""
+    if seg.metrics.get("render_deferred"):
+        budget = _deferred_budget(ctx, seg, window, known_only=True)[1]
+    else:
+        budget = None if fits(ctx, seg) else _overflow_budget(seg)
+    if budget:
+        _first_round(ctx, seg, q, budget)
 
 
 def _predicted_choices(ctx: Context, window: Window, voice, candidates: list[tuple[str, str]],
@@ -89,10 +135,9 @@ def repair_overflow(ctx: Context, seg: Segment, window: Window, q: dict) -> None
     voice = current_voice(ctx, seg)
     tried, renders, first_round = {(seg.translation or "").strip()}, 0, True
     while renders < ctx.th.max_repair_tries and not fits(ctx, seg):
-        spoken = (seg.dub_end or 0.0) - (seg.dub_start or 0.0)
-        budget = char_budget(seg.translation or "", spoken, seg.overflow or 0.0)
-        candidates = [c for c in _shorter_candidates(ctx, seg, engines=first_round, q=q, max_chars=budget)
-                      if c[1] not in tried]
+        budget = _overflow_budget(seg)
+        found = _first_round(ctx, seg, q, budget) if first_round else _shorter_candidates(ctx, seg, engines=False)
+        candidates = [c for c in found if c[1] not in tried]
         first_round, improved = False, False
         for label, text in _likely_to_fit(ctx, seg, window, candidates) if candidates else []:
             if renders >= ctx.th.max_repair_tries:
@@ -125,12 +170,10 @@ def render_deferred(ctx: Context, seg: Segment, window: Window, q: dict) -> None
     once per repair; the voice stays the speaker's."""
     voice = current_voice(ctx, seg)
     text = (seg.translation or "").strip()
-    before = _predicted_overflow(ctx, window, voice, text)
+    before, budget = _deferred_budget(ctx, seg, window)
     chosen: list[dict] = []
-    if before is not None and before > PREDICTION_SLACK_S:
-        budget = char_budget(text, window.latest - window.earliest, before)
-        choices = _predicted_choices(ctx, window, voice,
-                                     _shorter_candidates(ctx, seg, engines=True, q=q, max_chars=budget), before)
+    if budget:
+        choices = _predicted_choices(ctx, window, voice, _first_round(ctx, seg, q, budget), before or 0.0)
         if choices:
             _overflow, label, text = choices[0]
             chosen.append({"check": FLAG_OVERFLOW, "action": label, "text": text})

@@ -51,6 +51,10 @@ class TTSEngine(ABC):
     def synthesize(self, text: str, voice: Voice, speed: float = 1.0) -> Audio:
         """Speak `text` with `voice`; speed > 1 is faster. Returns mono float32 audio."""
 
+    def unload(self) -> bool:
+        """Let go of loaded models (they load again on next use); True when something was held."""
+        return False
+
     def predict_duration(self, text: str, voice: Voice, speed: float = 1.0) -> float | None:
         """Seconds `synthesize` would return, without synthesizing, as an upper bound that is
         close (timing plans each line's speed with it, so it is synthesized once).

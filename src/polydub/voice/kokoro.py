@@ -159,6 +159,12 @@ class KokoroEngine(KokoroTiming, TTSEngine):
                 str(model), sess_options=opts, providers=["CPUExecutionProvider"])
             self._durations = self._duration_session(model, opts)
 
+    def unload(self) -> bool:
+        with self._lock:
+            held = self._session is not None
+            self._session = self._durations = self._pitch = None
+        return held
+
     def _duration_session(self, model: Path, opts):
         """The duration predictor cut out of the model, so a line's length at any speed is known
         before synthesizing it. None when the graph does not have the expected tensor."""

@@ -187,6 +187,11 @@ class VoiceRegistry:
             audio = adapt(audio, Adaptation.from_dict(voice.extra["adaptation"]))
         return audio
 
+    def unload(self) -> list[str]:
+        """Let every engine go of its loaded models (they load again on next use); the names of
+        those that held some. Voices, availability and caches of this registry stay."""
+        return [name for name, engine in self._engines.items() if engine.unload()]
+
     def predict_duration(self, text: str, voice: Voice | str, speed: float = 1.0) -> float | None:
         # Adaptation (Praat PSOLA) keeps the duration, so the base engine's answer holds.
         voice = self.get_voice(voice) if isinstance(voice, str) else voice

@@ -82,6 +82,10 @@ class Dubber:
             self._original = Audio.read(self.original_wav)
         return self._original
 
+    def release_audio(self) -> None:
+        """Let go of the decoded audio held for earlier stages (read again from disk on next use)."""
+        self._original = self._audio16k = None
+
     @property
     def original_wav(self) -> Path:
         return self.work / "original.wav"

@@ -54,6 +54,8 @@ class StageHost(Protocol):
 
     def check_cancel(self) -> None: ...
 
+    def release_audio(self) -> None: ...
+
 
 @dataclass
 class Context:

@@ -270,6 +270,7 @@ def assess_and_repair(dubber: StageHost, project: Project, thresholds: Threshold
         for line in lines:
             predict_deferred(ctx, line.seg, line.window)
         ctx.voices.unload()
+        dubber.release_audio()  # 115 MB for 30 minutes; the listening pass reads it again
         resident.release_models("whisper", "speaker-embedder")
     _back_translate_stale(ctx, segments)
     for n, line in enumerate(lines):

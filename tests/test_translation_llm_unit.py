@@ -264,13 +264,15 @@ def test_quality_stage_replaces_a_flagged_draft_line(monkeypatch: pytest.MonkeyP
                   src="en", tgt="ru")
     seg = Segment(id=0, start=0.0, end=1.0, text="Ask for help.", translation="invented line", mt_engine="draft")
     q: dict = {"repairs": []}
-    loop._repair_translation(ctx, seg, None, q)
+    choice = loop._choose_translation(ctx, seg, q)  # text only: nothing is voiced yet
+    assert choice is not None and rendered == [] and seg.mt_engine == "draft"
+    loop._apply_translation(ctx, seg, None, q, choice)
     assert seg.mt_engine == "better" and rendered == ["перевод 0"]
     assert q["repairs"][-1]["kept"] and q["adequacy"]["flagged"] is False
     # A line from a non-draft engine is flagged, not replaced.
     seg2 = Segment(id=1, start=1.0, end=2.0, text="Ask for help.", translation="invented line", mt_engine="better")
     q2: dict = {"repairs": []}
-    loop._repair_translation(ctx, seg2, None, q2)
+    assert loop._choose_translation(ctx, seg2, q2) is None
     assert seg2.mt_engine == "better" and q2["adequacy"]["flagged"] and loop._final_flags(ctx, seg2, q2) == \
         ["translation"]
 

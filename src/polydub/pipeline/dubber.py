@@ -138,13 +138,14 @@ class Dubber:
                 raise NothingToDubError(f"no speech found in {input_path.name}",
                                         "the audio seems silent or has no speech; nothing to dub")
             project.save(self.out_dir)
-            if self.media_duration > resident.LEAN_ABOVE_S:
+            lean = self.media_duration > resident.LEAN_ABOVE_S
+            if lean:
                 resident.release_models("whisper")  # the quality checks load their own later
             self.run_stage("speakers", stages.assign_speakers, self, project)
             project.save(self.out_dir)
             self.run_stage("translate", stages.translate, self, project)
             project.save(self.out_dir)
-            if self.media_duration > resident.LEAN_ABOVE_S:
+            if lean:
                 resident.release_models("qwen", "gemma")  # not beside the voices: quality reloads it
             return self.finish(project, started)
         except BaseException:

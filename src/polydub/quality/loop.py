@@ -165,13 +165,12 @@ def _note_unrepaired(q: dict) -> None:
 
 @dataclass
 class Line:
-    """One line through the stage: its quality dict, whether it changed since it was last checked,
-    whether it gets the text and timing repairs, and the retranslation chosen for it."""
+    """One line through the stage: its quality dict, whether it gets the text and timing repairs
+    (it changed since it was last checked, or waits to be voiced), and the retranslation chosen for it."""
 
     seg: Segment
     window: Window
     q: dict
-    changed: bool
     repair: bool
     retranslation: dict | None = None
 
@@ -186,7 +185,7 @@ def start_line(ctx: Context, seg: Segment, window: Window) -> Line:
     q.setdefault("repairs", [])
     deferred = bool(seg.metrics.get("render_deferred"))
     repair = ctx.th.repair and (deferred or (not unchanged and bool(seg.audio)))
-    return Line(seg, window, q, changed=deferred or not unchanged, repair=repair)
+    return Line(seg, window, q, repair=repair)
 
 
 def think(ctx: Context, line: Line) -> None:

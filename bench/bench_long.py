@@ -66,8 +66,19 @@ def _status_mb(p: int, field: str = "VmRSS") -> float:
     return 0.0
 
 
-def _proc_tree_rss_mb(pid: int) -> tuple[float, float]:
-    """(RSS of pid, RSS of pid and all its descendants) in MB."""
+def _pss_mb(p: int) -> float:
+    try:
+        for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _proc_tree_rss_mb(pid: int) -> tuple[float, float, float]:
+    """(RSS of pid, RSS of pid and all its descendants, their PSS) in MB. Summed RSS counts the
+    libraries the Apertium pipeline's processes share once per process; PSS counts them once."""
     def rss(p: int) -> float:
         return _status_mb(p)
 
@@ -79,12 +90,13 @@ def _proc_tree_rss_mb(pid: int) -> tuple[float, float]:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0.0, [pid]
+    total, pss, todo = 0.0, 0.0, [pid]
     while todo:
         p = todo.pop()
         total += rss(p)
+        pss += _pss_mb(p)
         todo += children.get(p, [])
-    return rss(pid), total
+    return rss(pid), total, pss
 
 
 def _du_mb(folder: Path) -> float:
@@ -117,9 +129,9 @@ def main() -> int:
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(source), str(out), json.dumps(options)],
                              stdout=subprocess.PIPE, text=True, env={"PYTHONPATH": str(REPO / "src"),
                                                                      **__import__("os").environ})
-    # RSS counts the LLM's memory-mapped weights file (1.1 GB, page cache the kernel can drop); the
-    # anonymous part is what the process really holds.
-    peak = {"rss": 0.0, "tree": 0.0, "disk": 0.0, "anon": 0.0, "file": 0.0}
+    # Anonymous RSS is what the process really holds (the LLM's weights are read, not mapped, so they
+    # are in it); file-backed RSS is mostly shared libraries.
+    peak = {"rss": 0.0, "tree": 0.0, "tree_pss": 0.0, "hwm": 0.0, "disk": 0.0, "anon": 0.0, "file": 0.0}
     stop = threading.Event()
     current, by_stage = {"stage": "start", "message": ""}, {}
     timeline: list[dict] = []  # every 5 s: memory and the latest progress message (where it grew)
@@ -127,8 +139,10 @@ def main() -> int:
     def sample() -> None:
         n = 0
         while not stop.is_set():
-            own, tree = _proc_tree_rss_mb(child.pid)
+            own, tree, tree_pss = _proc_tree_rss_mb(child.pid)
             peak["rss"], peak["tree"] = max(peak["rss"], own), max(peak["tree"], tree)
+            peak["tree_pss"] = max(peak["tree_pss"], tree_pss)
+            peak["hwm"] = max(peak["hwm"], _status_mb(child.pid, "VmHWM"))  # the kernel's, between samples too
             peak["anon"] = max(peak["anon"], _status_mb(child.pid, "RssAnon"))
             by_stage[current["stage"]] = max(by_stage.get(current["stage"], 0.0), own)
             peak["file"] = max(peak["file"], _status_mb(child.pid, "RssFile"))
@@ -183,8 +197,10 @@ def main() -> int:
     print("| measure | value |")
     print("|---|---|")
     rows = [("wall time", f"{wall:.0f} s (RTF {wall / media_s:.2f})"),
-            ("peak RSS, dub process", f"{peak['rss']:.0f} MB"),
-            ("peak RSS, with ffmpeg children", f"{peak['tree']:.0f} MB"),
+            ("peak RSS, dub process (0.5 s samples)", f"{peak['rss']:.0f} MB"),
+            ("peak RSS, dub process (kernel high-water mark)", f"{peak['hwm']:.0f} MB"),
+            ("peak RSS, with children (Apertium, ffmpeg), summed", f"{peak['tree']:.0f} MB"),
+            ("peak PSS, with children (shared pages once)", f"{peak['tree_pss']:.0f} MB"),
             ("peak anonymous / file-backed RSS", f"{peak['anon']:.0f} / {peak['file']:.0f} MB"),
             ("peak RSS by stage", ", ".join(f"{k} {v:.0f}" for k, v in by_stage.items()) + " MB"),
             ("peak disk, job folder", f"{peak['disk']:.0f} MB"),

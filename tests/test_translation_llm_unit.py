@@ -311,3 +311,19 @@ def test_overflow_retranslation_skips_the_llm_once_its_time_is_used() -> None:
     ctx.tools.llm_budget_s, ctx.tools.llm_spent_s, asked[:] = 10.0, 11.0, []
     labels = {label for label, _ in _shorter_candidates(ctx, seg, engines=True)}
     assert "retranslate:plain" in labels and "retranslate:slow-llm" not in labels and asked == ["plain"]
+
+
+def test_forced_logprobs_in_blocks_equal_a_whole_span_log_softmax() -> None:
+    import numpy as np
+
+    from polydub.translation.llama_models import _picked_logprobs
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 4, (21, 1000)).astype(np.float32)
+    targets = rng.integers(0, 1000, 20)  # the last row predicts past the continuation
+    peak = logits.max(axis=1, keepdims=True)
+    whole = logits - (np.log(np.exp(logits - peak).sum(axis=1, keepdims=True)) + peak)
+    expected = whole[np.arange(20), targets]
+    got = _picked_logprobs(logits, targets, rows=8)
+    assert len(got) == 20 and np.allclose(got, expected, atol=1e-4)
+    assert np.allclose(_picked_logprobs(logits[:5], targets[:5], rows=2), expected[:5], atol=1e-4)

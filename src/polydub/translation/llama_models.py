@@ -201,21 +201,34 @@ def _forced_logprobs(llm: Any, head: list[int], tail: list[int]) -> list[float]:
     if head[keep:-1]:
         llm.eval(head[keep:-1])
     scored = [head[-1]] + tail
-    n_batch = llm.n_batch
-    rows: list[np.ndarray] = []
-    # Each decode is at most n_batch tokens; logits are asked only for the scored span.
+    targets = np.asarray(tail)
+    n_batch, n_vocab = llm.n_batch, llm.n_vocab()
+    picked: list[float] = []
+    # Each decode is at most n_batch tokens; logits are asked only for the scored span. Row i
+    # predicts tail[i]; the last row predicts past the continuation and is not needed.
     for start in range(0, len(scored), n_batch):
         chunk = scored[start:start + n_batch]
         n_past = llm.n_tokens
         llm._batch.set_batch(batch=chunk, n_past=n_past, logits_all=True)
         llm._ctx.decode(llm._batch)
-        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(chunk) * llm.n_vocab(),))
-        rows.append(logits.reshape(len(chunk), llm.n_vocab()).copy())
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(chunk), n_vocab))  # llama.cpp's buffer
+        picked += _picked_logprobs(logits, targets[start:start + len(chunk)])
         llm.input_ids[n_past:n_past + len(chunk)] = chunk
         llm.n_tokens += len(chunk)
     llm._requires_eval = True  # the next generate() recomputes its logits instead of trusting ours
-    logits = np.concatenate(rows)[:-1]  # the last row predicts past the continuation
-    peak = logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(logits - peak).sum(axis=1)) + peak[:, 0]
-    picked = logits[np.arange(len(tail)), np.asarray(tail)]
-    return [float(v) for v in picked - log_norm]
+    return picked
+
+
+def _picked_logprobs(logits: np.ndarray, targets: np.ndarray, rows: int = 8) -> list[float]:
+    """log_softmax(logits)[i, targets[i]] for the rows that have a target, a few rows at a time:
+    a whole span at once costs several copies of span x 152k floats (130 MB for a long line)."""
+    out: list[float] = []
+    for first in range(0, min(len(logits), len(targets)), rows):
+        block = logits[first:first + min(rows, len(targets) - first)]
+        peak = block.max(axis=1, keepdims=True)
+        shifted = block - peak
+        np.exp(shifted, out=shifted)
+        log_norm = np.log(shifted.sum(axis=1)) + peak[:, 0]
+        chosen = block[np.arange(len(block)), targets[first:first + len(block)]]
+        out += [float(v) for v in chosen - log_norm]
+    return out

@@ -206,7 +206,8 @@ def main() -> int:
             ("peak disk, job folder", f"{peak['disk']:.0f} MB"),
             ("disk at the end", f"{_du_mb(out):.0f} MB"),
             ("progress events", str(len(events))),
-            ("longest silence between events", f"{worst[0]:.0f} s ({worst[1]} -> {worst[2]})")]
+            ("longest silences between events", ", ".join(f"{g:.0f} s ({a} -> {b})" for g, a, b in
+                                                          sorted(gaps, reverse=True)[:3]))]
     for stage, secs in final["report_timing"]["stages"].items():
         rows.append((f"stage {stage}", f"{secs:.0f} s (RTF {secs / media_s:.3f})"))
     for name, value in rows:

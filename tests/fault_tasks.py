@@ -61,7 +61,9 @@ def render_dub(input_path: str, out_dir: str, options: dict, progress, cancel) -
         saved = resource.getrlimit(resource.RLIMIT_FSIZE)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, saved[1]))  # inherited by ffmpeg
     try:
-        path = mux(media, Path(os.environ["POLYDUB_TEST_DUB_WAV"]), out / "tiny.es.mp4", "es")
+        path = mux(media, Path(os.environ["POLYDUB_TEST_DUB_WAV"]), out / "tiny.es.mp4", "es",
+                   progress=lambda done: progress(SimpleNamespace(stage="render", percent=95 + 5 * done,
+                                                                  message="rendering")))
     finally:
         if limit:
             resource.setrlimit(resource.RLIMIT_FSIZE, saved)

@@ -235,3 +235,26 @@ def test_kokoro_does_not_keep_a_long_lines_buffers() -> None:
     print(f"\nKokoro anonymous RSS: {held['short']:.0f} MB after a short line, {held['long']:.0f} MB after two "
           "long ones")
     assert held["long"] - held["short"] < 150, held
+
+
+def test_render_reports_how_far_ffmpeg_got_and_a_cancel_leaves_nothing(tmp_path: Path) -> None:
+    """The render stage's mux reports the fraction written (ffmpeg -progress), so a long input's render
+    is not a silent minute; a callback that raises (cancel) stops ffmpeg and leaves no partial file."""
+    from polydub.errors import JobCancelledError
+    from polydub.media.probe import probe
+    from polydub.render.mux import mux
+
+    clip = media_file("video/ls_demo3_video.mp4")
+    media = probe(str(clip))
+    dub = Audio(decode_audio(clip, rate=44100, channels=2).samples[::-1].copy(), 44100).write(tmp_path / "dub.wav")
+    seen: list[float] = []
+    out = mux(media, dub, tmp_path / "out.mp4", "es", progress=seen.append)
+    assert seen and seen == sorted(seen) and seen[-1] > 0.95 and all(0.0 <= f <= 1.0 for f in seen), seen
+    assert abs(probe(str(out)).duration - media.duration) < 0.2
+
+    def cancel(_done: float) -> None:
+        raise JobCancelledError("the job was cancelled")
+
+    with pytest.raises(JobCancelledError):
+        mux(media, dub, tmp_path / "cancelled.mp4", "es", progress=cancel)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dub.wav", "out.mp4"]

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from polydub.errors import OutputError
 from polydub.media.probe import require_tool
 
 
-def ffmpeg_write(args: list[str], out_path: Path, timeout: float = 3600) -> Path:
+def ffmpeg_write(args: list[str], out_path: Path, timeout: float = 3600,
+                 progress: Callable[[float], None] | None = None, duration: float | None = None) -> Path:
     """Run `ffmpeg <args> <temporary name>` and rename the result to `out_path`; a failed run leaves
-    nothing that looks like an output and says why."""
+    nothing that looks like an output and says why. With `progress` and the output's `duration`
+    (seconds), the fraction written so far is reported as ffmpeg goes (a 30-minute input's audio
+    takes about a minute to encode)."""
     tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
-    cmd = [require_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", *args, str(tmp)]
+    cmd = [require_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", *args]
+    follow = progress is not None and bool(duration and duration > 0)
+    if follow:
+        cmd += ["-progress", "pipe:1", "-nostats"]
+    cmd.append(str(tmp))
     try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if follow:
+            result = _run_following(cmd, timeout, progress, float(duration))
+        else:
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except BaseException:  # interrupted (cancel, timeout): no partial file is left behind
         tmp.unlink(missing_ok=True)
         raise
@@ -26,6 +39,35 @@ def ffmpeg_write(args: list[str], out_path: Path, timeout: float = 3600) -> Path
                           "check free disk space and that the output folder is writable")
     os.replace(tmp, out_path)
     return out_path
+
+
+def _run_following(cmd: list[str], timeout: float, progress: Callable[[float], None],
+                   duration: float) -> subprocess.CompletedProcess:
+    """subprocess.run with ffmpeg's `-progress` lines read as they come (stderr goes to a file, so
+    neither pipe can fill up and stall it); a callback that raises (cancel) stops ffmpeg."""
+    deadline = time.monotonic() + timeout
+    with tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            last = 0.0
+            for line in proc.stdout:
+                key, _, value = line.strip().partition("=")
+                if key == "out_time_us" and value.lstrip("-").isdigit():
+                    done = min(1.0, max(0.0, int(value) / 1e6 / duration))
+                    if done - last >= 0.02:
+                        last = done
+                        progress(done)
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(cmd, timeout)
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            proc.stdout.close()
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, proc.returncode, "", err.read())
 
 
 def _ffmpeg_failure(result: subprocess.CompletedProcess) -> str:

@@ -296,8 +296,13 @@ def render(dubber: Dubber, project: Project, dub_wav, lips_video=None) -> dict[s
     media = project.media
     stem = f"{_safe_stem(project.input)}.{project.target_language}"
     media_path = out / f"{stem}{output_suffix(media)}"
+
+    def writing(done: float) -> None:
+        dubber.check_cancel()  # raising here stops ffmpeg and removes its partial file
+        dubber.progress("render", 0.95 * done, f"writing {media_path.name} ({100 * done:.0f} %)")
+
     mux(media, dub_wav, media_path, project.target_language, project.source_language,
-        keep_original=dubber.options.keep_original, video_path=lips_video)
+        keep_original=dubber.options.keep_original, video_path=lips_video, progress=writing)
     _warn(project, plan_notes(output_plan(media, media_path.suffix, dubber.options.keep_original), media_path.suffix))
     source = write_subtitles(project.segments, out / "source", use_translation=False)
     target = write_subtitles(project.segments, out / "target", use_translation=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from polydub.media.ffmpeg import ffmpeg_write
@@ -32,9 +33,11 @@ def output_suffix(media: MediaInfo) -> str:
 
 
 def mux(media: MediaInfo, dub_wav: Path, out_path: Path, target_language: str,
-        source_language: str | None = None, keep_original: bool = False, video_path: Path | None = None) -> Path:
+        source_language: str | None = None, keep_original: bool = False, video_path: Path | None = None,
+        progress: Callable[[float], None] | None = None) -> Path:
     """Write to a temporary name first, then rename, so a failed run never leaves a plausible output.
-    `video_path`: a re-encoded video stream (lip-sync) to use instead of the input's."""
+    `video_path`: a re-encoded video stream (lip-sync) to use instead of the input's; `progress`
+    gets the fraction written so far."""
     codec, codec_args = AUDIO_CODECS.get(out_path.suffix.lower(), ("aac", ["-b:a", "192k"]))
     plan = output_plan(media, out_path.suffix, keep_original)
     source = f"1:a:{media.audio_track}"
@@ -70,4 +73,4 @@ def mux(media: MediaInfo, dub_wav: Path, out_path: Path, target_language: str,
         cmd += [f"-disposition:a:{n}", "0"]
     if out_path.suffix.lower() in (".mp4", ".mov", ".m4a", ".m4v"):
         cmd += ["-movflags", "+faststart"]
-    return ffmpeg_write(cmd, out_path)
+    return ffmpeg_write(cmd, out_path, progress=progress, duration=media.duration)

@@ -76,7 +76,7 @@ def _pss_mb(p: int) -> float:
     return 0.0
 
 
-def _proc_tree_rss_mb(pid: int) -> tuple[float, float, float]:
+def _proc_tree_mb(pid: int) -> tuple[float, float, float]:
     """(RSS of pid, RSS of pid and all its descendants, their PSS) in MB. Summed RSS counts the
     libraries the Apertium pipeline's processes share once per process; PSS counts them once."""
     def rss(p: int) -> float:
@@ -139,7 +139,7 @@ def main() -> int:
     def sample() -> None:
         n = 0
         while not stop.is_set():
-            own, tree, tree_pss = _proc_tree_rss_mb(child.pid)
+            own, tree, tree_pss = _proc_tree_mb(child.pid)
             peak["rss"], peak["tree"] = max(peak["rss"], own), max(peak["tree"], tree)
             peak["tree_pss"] = max(peak["tree_pss"], tree_pss)
             peak["hwm"] = max(peak["hwm"], _status_mb(child.pid, "VmHWM"))  # the kernel's, between samples too

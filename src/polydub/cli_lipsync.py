@@ -71,7 +71,7 @@ def lipsync_command(
         line = LineSpeech(id=0, speaker="speech", start=start, end=start + audio.duration, dub_start=start,
                           audio=audio, phones=phones, key="cli")
         with tempfile.TemporaryDirectory() as tmp:
-            stages = {"render": (40, 40), "measure": (80, 20)}
+            stages = {"render": (40, 60)}  # measured while rendering
             crops = output.with_name(output.stem + ".lipsync")
             result = lipsync_video(video, Path(tmp) / "video.mp4", tracks, faces, [line], animator, media.duration,
                                    crops_dir=crops, progress=lambda stage, f: bar.update(

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -24,6 +25,9 @@ from polydub.face.driver import MouthCurves, MouthDriver, Phone, silent_curves
 from polydub.face.mapping import SpeakerFaces
 from polydub.face.tracks import FaceTracks
 from polydub.face.video import VideoWriter, YuvFrame, read_frames, video_info
+
+if TYPE_CHECKING:
+    from polydub.face.metrics import LipMeter
 
 MARGIN_S = 0.15  # re-animated before and after a line's speech, so the mouth closes in time
 RAMP_S = 0.12  # fade between the original mouth and the driven one
@@ -244,8 +248,9 @@ class LineCache:
 def render_video(video: str | Path, out_path: str | Path, tracks: FaceTracks, plans: list[LinePlan],
                  animator: MouthAnimator, crf: float, cache: LineCache | None = None,
                  progress: Callable[[float], None] | None = None,
-                 cancel: threading.Event | None = None) -> RenderReport:
-    """Re-encode `video` with the planned frames re-animated (see module doc)."""
+                 cancel: threading.Event | None = None, meter: LipMeter | None = None) -> RenderReport:
+    """Re-encode `video` with the planned frames re-animated (see module doc); `meter` sees every
+    input frame before it changes and every frame of the written video."""
     info = video_info(video)
     cache = cache or LineCache(None)
     jobs: dict[int, tuple[LinePlan, int]] = {}
@@ -262,7 +267,7 @@ def render_video(video: str | Path, out_path: str | Path, tracks: FaceTracks, pl
     report = RenderReport(path=Path(out_path), frames=0, changed=0, cached_lines=sorted(cached), crf=crf)
     pending: dict[int, list[tuple]] = {}
     writer = VideoWriter(out_path, info.width, info.height, info.time_base, info.average_rate, crf,
-                         color=info.color)
+                         color=info.color, on_output=meter.see_output if meter is not None else None)
     total = max(1, info.frames or len(tracks.times))
     try:
         for frame in read_frames(video):
@@ -270,11 +275,17 @@ def render_video(video: str | Path, out_path: str | Path, tracks: FaceTracks, pl
                 raise JobCancelledError("the job was cancelled", "start it again to resume")
             job = jobs.get(frame.index)
             if job is None:
+                if meter is not None:
+                    meter.see_input(frame.index, None, frame.av_frame)
                 writer.write(frame.av_frame)
             else:
                 plan, k = job
                 yuv = YuvFrame(frame.av_frame)
+                if meter is not None:
+                    meter.see_input(frame.index, yuv)
                 stats = _render_frame(yuv, frame, plan, k, tracks, animator, cached.get(plan.line.id), pending)
+                if meter is not None:
+                    meter.note_region(frame.index, stats.region)
                 report.stats.setdefault(plan.line.id, []).append(stats)
                 report.changed += stats.region is not None
                 writer.write(yuv.to_av())

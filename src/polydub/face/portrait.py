@@ -309,9 +309,11 @@ class _Encoder:
     def __init__(self, path: Path, width: int, height: int, fps: int, crf: int) -> None:
         import queue
 
-        from polydub.face.video import VideoWriter
+        from polydub.face.video import PRESET, VideoWriter
 
-        self.writer = VideoWriter(path, width, height, Fraction(1, fps), Fraction(fps), crf=crf, threads=2)
+        # A fixed CRF, not one measured per preset: the preset stays the one that CRF was chosen for.
+        self.writer = VideoWriter(path, width, height, Fraction(1, fps), Fraction(fps), crf=crf, threads=2,
+                                  preset=PRESET)
         self.fps = fps
         self.queue: queue.Queue = queue.Queue(maxsize=8)
         self.error: BaseException | None = None

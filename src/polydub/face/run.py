@@ -17,7 +17,7 @@ from polydub.face.animate import MouthAnimator
 from polydub.face.driver import MouthDriver
 from polydub.face.lipsync import LineCache, LinePlan, LineSpeech, RenderReport, plan_lines, render_video
 from polydub.face.mapping import SpeakerFaces
-from polydub.face.metrics import LineScores, measure
+from polydub.face.metrics import LineScores, LipMeter
 from polydub.face.tracks import FaceTracks
 from polydub.face.video import choose_crf
 
@@ -57,8 +57,9 @@ def lipsync_video(video: str | Path, out_path: Path, tracks: FaceTracks, faces: 
                   lines: list[LineSpeech], animator: MouthAnimator, duration: float,
                   cache: LineCache | None = None, crops_dir: Path | None = None, crf: float | None = None,
                   progress: Callable[[str, float], None] | None = None,
-                  cancel: threading.Event | None = None) -> LipsyncResult:
-    """Re-animate the planned lines of `video` into `out_path` and measure the result."""
+                  cancel: threading.Event | None = None, measure: bool = True) -> LipsyncResult:
+    """Re-animate the planned lines of `video` into `out_path` and measure the result while it is
+    written (`measure=False`: no scores, for benchmarks that price the measuring)."""
     report = (lambda stage, f: progress(stage, f)) if progress else (lambda stage, f: None)
     plans = plan_lines(tracks, faces, lines, MouthDriver(), duration)
     result = LipsyncResult(video=None, plans=plans, render=None)
@@ -69,9 +70,15 @@ def lipsync_video(video: str | Path, out_path: Path, tracks: FaceTracks, faces: 
         crf, probe_psnr = choose_crf(video)
     result.crf, result.crf_probe_psnr = crf, probe_psnr
     animator.begin(speech_track(lines, duration))
-    result.render = render_video(video, out_path, tracks, plans, animator, crf, cache,
-                                 progress=lambda f: report("render", f), cancel=cancel)
-    result.scores, result.summary = measure(video, out_path, tracks, plans, result.render, crops_dir,
-                                            progress=lambda f: report("measure", f), cancel=cancel)
+    meter = LipMeter(tracks, plans) if measure else None
+    try:
+        result.render = render_video(video, out_path, tracks, plans, animator, crf, cache,
+                                     progress=lambda f: report("render", f), cancel=cancel, meter=meter)
+    except BaseException:
+        if meter is not None:
+            meter.close()
+        raise
+    if meter is not None:
+        result.scores, result.summary = meter.finish(result.render, crops_dir)
     result.video = out_path
     return result

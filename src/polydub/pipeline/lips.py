@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from polydub.audio import Audio
 from polydub.cache import value_key
 from polydub.face.tracks import FaceTracks
-from polydub.face.video import PRESET
+from polydub.face.video import LARGE_PRESET, PRESET
 
 if TYPE_CHECKING:
     from polydub.pipeline.dubber import Dubber
@@ -139,10 +139,10 @@ def lipsync(dubber: Dubber, project: Project) -> Path | None:
                                 dub_start=seg.dub_start if seg.dub_start is not None else seg.start,
                                 audio=audio, phones=phones, key=value_key(seg.audio_key, seg.audio, seg.dub_start)))
     saved = project.engines.get("lipsync") if isinstance(project.engines.get("lipsync"), dict) else {}
-    crf_key = value_key(project.input_key, "crf", PRESET)
+    crf_key = value_key(project.input_key, "crf", PRESET, LARGE_PRESET)
     crf = saved.get("crf") if saved.get("crf_key") == crf_key else None
-    shares = {"render": (0.1, 0.6), "measure": (0.7, 0.3)}
-    words = {"render": "re-animating mouths", "measure": "measuring lip sync"}
+    shares = {"render": (0.1, 0.9)}
+    words = {"render": "re-animating mouths and measuring lip sync"}
     result = lipsync_video(project.input, dubber.work / VIDEO_FILE, tracks, faces, lines, animator, media.duration,
                            cache=LineCache(dubber.work / LINE_CACHE), crops_dir=dubber.out_dir / CROPS_DIR, crf=crf,
                            progress=lambda stage, f: dubber.progress("lips", shares[stage][0] + shares[stage][1] * f,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -64,6 +65,34 @@ def test_metrics_move_as_jobs_run_and_need_the_token(tmp_path, tiny_mp4):  # noq
                                    ("runner", "embedded"), ("version", "0.1.0"))) in after
     with TestClient(create_app(make_settings(tmp_path / "pub", token="s3cret", metrics_public=True))) as c:
         assert c.get("/metrics").status_code == 200 and c.get("/api/jobs").status_code == 401
+
+
+def test_counts_still_reach_metrics_after_the_metrics_folder_was_deleted(tmp_path):
+    """A process whose metrics folder is deleted while it lives (its data folder removed) keeps
+    counting where the server scrapes: before the fix its uploads went to unlinked files and the
+    scrape read 0 (seen when a test's temporary data folder went away before the next app)."""
+    code = (
+        "import shutil, sys\n"
+        "from pathlib import Path\n"
+        "from prometheus_client import CollectorRegistry, generate_latest, multiprocess\n"
+        "from polydub import telemetry\n"
+        "first = Path(sys.argv[1]) / 'first'\n"
+        "telemetry.configure(first)\n"
+        "telemetry.observe_upload(10)\n"
+        "shutil.rmtree(first)\n"
+        "telemetry.configure(Path(sys.argv[1]) / 'second')\n"
+        "telemetry.observe_upload(20)\n"
+        "telemetry.observe_upload(30)\n"
+        "registry = CollectorRegistry()\n"
+        "multiprocess.MultiProcessCollector(registry, path=str(telemetry.directory()))\n"
+        "print(generate_latest(registry).decode())\n")
+    env = child_env()
+    done = subprocess.run([sys.executable, "-c", code,
+                           str(tmp_path)], capture_output=True, text=True, env=env, check=True)
+    lines = {line.split(" ")[0]: float(line.split(" ")[1]) for line in done.stdout.splitlines()
+             if line.startswith("polydub_upload")}
+    assert lines.get("polydub_uploads_total") == 2.0, done.stdout
+    assert lines.get("polydub_upload_bytes_total") == 50.0, done.stdout
 
 
 def test_live_latency_hook_reaches_metrics(tmp_path):

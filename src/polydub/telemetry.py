@@ -29,11 +29,13 @@ LIVE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
 
 _lock = threading.Lock()
 _metrics: dict[str, Any] | None = None
+_written_to: str | None = None  # the directory this process's own sample files are in
+_generation = 0  # bumped when those files are gone: prometheus-client then opens new ones
 
 
 def _process_id() -> str:
     host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:60] or "host"
-    return f"{host}-{os.getpid()}"
+    return f"{host}-{os.getpid()}" + (f"-{_generation}" if _generation else "")
 
 
 def configure(default_dir: Path | str | None = None) -> Path | None:
@@ -41,11 +43,16 @@ def configure(default_dir: Path | str | None = None) -> Path | None:
 
     An existing ``PROMETHEUS_MULTIPROC_DIR`` wins; otherwise ``default_dir`` is used. Returns the
     directory, or None when there is none."""
-    global _metrics
+    global _metrics, _written_to, _generation
     with _lock:
         directory = os.environ.get(ENV) or (str(default_dir) if default_dir else None)
         if not directory:
             return None
+        # This process's samples were written to a directory that has since been deleted (a
+        # data folder removed while the process lives on, as a test's temporary one is). Its
+        # files are unlinked, and a scrape would never see what this process counts next.
+        # A new process id makes prometheus-client open fresh files in the directory now in use.
+        gone = _written_to is not None and not Path(_written_to).is_dir()
         Path(directory).mkdir(parents=True, exist_ok=True)
         os.environ[ENV] = directory
         if _metrics is None:
@@ -53,6 +60,9 @@ def configure(default_dir: Path | str | None = None) -> Path | None:
 
             values.ValueClass = values.MultiProcessValue(process_identifier=_process_id)
             _metrics = _create()
+        elif gone or _written_to != directory:
+            _generation += 1
+        _written_to = directory
         return Path(directory)
 
 

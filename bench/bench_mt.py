@@ -81,7 +81,10 @@ class Memo:
         return getattr(self._engine, attr)
 
     def translate(self, lines, source: str, target: str) -> list[str]:
-        key = "call|" + json.dumps([self._engine.name, source, target, list(lines)], ensure_ascii=False)
+        # An engine that says which prompt it runs (Qwen) files its results under that prompt.
+        version = getattr(self._engine, "prompt_version", "")
+        name = f"{self._engine.name}@{version}" if version else self._engine.name
+        key = "call|" + json.dumps([name, source, target, list(lines)], ensure_ascii=False)
         hit = self._cache.get(key)
         if hit is None and self._cache.readonly:
             raise LookupError(f"{self._engine.name} {source}->{target} is not in the cache")

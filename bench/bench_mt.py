@@ -244,20 +244,23 @@ def _held_out(rows: list[tuple[dict, bool]], console: Console) -> None:
 def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: bool = False,
                    tune: bool = False) -> dict:
     from polydub.quality.adequacy import AdequacyScorer, features, lexical_reasons, model_reasons
+    from polydub.translation.qwen import QwenTranslator
 
     scorer = AdequacyScorer()
     if not scorer.available():
         console.print("[yellow]adequacy: the Qwen scorer is not installed; lexical checks only[/yellow]")
     items = _round_robin(read_tsv(SETS / "adequacy.tsv"))
+    # The scorer decodes with Qwen's translation prompt: scores are kept under that prompt's hash.
+    version = QwenTranslator().prompt_version
     if cached_only:
-        items = [i for i in items if cache.get(f"adequacy-raw|{i['src']}-{i['tgt']}|{i['source']}|{i['translation']}")
-                 is not None]
+        items = [i for i in items if cache.get(
+            f"adequacy-raw|{version}|{i['src']}-{i['tgt']}|{i['source']}|{i['translation']}") is not None]
         console.print(f"adequacy: {len(items)} labelled lines already scored in the cache", highlight=False)
     verdicts: dict[str, list[tuple[dict, bool]]] = {"draft": [], "qwen": []}
     began = time.perf_counter()
     for n, item in enumerate(items):
         src, tgt, source, text = item["src"], item["tgt"], item["source"], item["translation"]
-        key = f"adequacy-raw|{src}-{tgt}|{source}|{text}"
+        key = f"adequacy-raw|{version}|{src}-{tgt}|{source}|{text}"
         raw = cache.get(key)
         if raw is None:
             raw = scorer.measure_raw(source, text, src, tgt, produced_by="draft")

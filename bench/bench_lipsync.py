@@ -6,7 +6,8 @@ measurement); the whole dub's real-time factor with and without --lipsync (model
 memory; the lip scores (MediaPipe re-detection from the report; dlib's independent check when
 dlib-bin is installed). Then Wav2Lip-ONNX throughput with random weights of the real architecture.
 
-Usage: .venv/bin/python bench/bench_lipsync.py [--media ../shared/media] [--only vr_face_2] [--no-dub]
+Usage: .venv/bin/python bench/bench_lipsync.py [--media ../shared/media] [--only vr_face_2] [--input talk.mp4]
+       [--no-dub]
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--media", type=Path, default=REPO.parent / "shared/media")
     parser.add_argument("--only", action="append", help="one of " + ", ".join(VIDEOS))
+    parser.add_argument("--input", action="append", type=Path, help="a video of your own (instead of the shared ones)")
     parser.add_argument("--no-dub", action="store_true", help="skip the whole-dub RTF comparison")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--presets", help="only compare x264 presets on each video, e.g. veryfast,superfast,ultrafast")
@@ -204,8 +206,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         dub(args.media / VIDEOS["vr_face_2"], folder / "warm", DubOptions(target_language="es"))  # load models once
-        for name in args.only or VIDEOS:
-            src = args.media / VIDEOS[name]
+        chosen = [(p.stem, p) for p in args.input or []] or \
+            [(name, args.media / VIDEOS[name]) for name in args.only or VIDEOS]
+        for name, src in chosen:
             info = video_info(src)
             row = {"video": name, "size": f"{info.width}x{info.height}", "seconds": info.duration}
             if not args.no_dub:

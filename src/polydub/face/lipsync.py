@@ -245,6 +245,12 @@ class LineCache:
         tmp.replace(path)
 
 
+def animated_frames(plans: list[LinePlan]) -> dict[int, tuple[LinePlan, int]]:
+    """Frame index -> (its line's plan, position in the plan) for every frame to re-animate (a plan
+    left untouched has no track on any frame)."""
+    return {int(f): (plan, k) for plan in plans for k, f in enumerate(plan.frames) if plan.tracks[k] >= 0}
+
+
 def render_video(video: str | Path, out_path: str | Path, tracks: FaceTracks, plans: list[LinePlan],
                  animator: MouthAnimator, crf: float, cache: LineCache | None = None,
                  progress: Callable[[float], None] | None = None,
@@ -253,11 +259,7 @@ def render_video(video: str | Path, out_path: str | Path, tracks: FaceTracks, pl
     input frame before it changes and every frame of the written video."""
     info = video_info(video)
     cache = cache or LineCache(None)
-    jobs: dict[int, tuple[LinePlan, int]] = {}
-    for plan in plans:
-        for k, f in enumerate(plan.frames):
-            if plan.tracks[k] >= 0:
-                jobs[int(f)] = (plan, k)
+    jobs = animated_frames(plans)
     cached: dict[int, dict] = {}
     for plan in plans:
         if plan.status == "lipsync":

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from polydub.face.landmarks import OUTER_CORNERS, face_frame, mouth_gap
-from polydub.face.lipsync import LinePlan, RenderReport
+from polydub.face.lipsync import LinePlan, RenderReport, animated_frames
 from polydub.face.tracking import QuietSolution, quiet_mediapipe
 from polydub.face.tracks import FaceTracks
 from polydub.face.video import YuvFrame
@@ -173,12 +173,7 @@ class LipMeter:
         from concurrent.futures import ThreadPoolExecutor
 
         self.tracks, self.plans = tracks, plans
-        self.work: dict[int, tuple[LinePlan, int]] = {}
-        for plan in plans:
-            if plan.status == "lipsync":
-                for k, f in enumerate(plan.frames):
-                    if plan.tracks[k] >= 0:
-                        self.work[int(f)] = (plan, k)
+        self.work = animated_frames(plans)
         n = len(tracks.times)
         self.out_gap, self.in_gap = np.full(n, np.nan), np.full(n, np.nan)
         self.changed_psnr: dict[int, list[float]] = {}

@@ -189,69 +189,81 @@ def _round_robin(items: list[dict]) -> list[dict]:
     return out
 
 
+# Threshold grid for --tune: worst reverse PMI, reverse gain, forward mean, weakest forward stretch.
+_GRID = [(p / 2, g / 10, f / 4, w / 5) for p in range(-16, -3, 2) for g in range(-5, 16, 2)
+         for f in range(-16, -3, 2) for w in range(-20, 1, 2)]
+
+
+def _f1(pr: dict) -> float:
+    return 2 * pr["precision"] * pr["recall"] / (pr["precision"] + pr["recall"] or 1)
+
+
+def _judged(items: list[dict], thresholds: tuple[float, ...]) -> list[tuple[dict, bool]]:
+    from polydub.quality.adequacy import model_reasons, substitution_reasons
+
+    return [(item, item["lexical"] or bool(model_reasons(item["scores"], *thresholds))
+             or bool(substitution_reasons(item.get("substitutions") or []))) for item in items]
+
+
 def _tune(rows: list[tuple[dict, bool]], console: Console) -> None:
     """Grid search of the model thresholds on the labelled lines (lexical checks always on)."""
-    from polydub.quality.adequacy import model_reasons
+    views = {"draft": [item for item, _ in rows],
+             "qwen": [item | {"scores": {k: v for k, v in item["scores"].items() if k.startswith("reverse")},
+                              "substitutions": []} for item, _ in rows]}
+    for view, items in views.items():
+        scored = []
+        for th in _GRID:
+            pr = _precision_recall(_judged(items, th))
+            scored.append((round(_f1(pr), 3), pr["precision"], th, pr["recall"]))
+        for f1, precision, th, recall in sorted(scored, key=lambda b: (-b[0], -b[1]))[:5]:
+            console.print(f"tune {view}: F1 {f1} pmi_worst<{th[0]} gain<{th[1]} forward_mean<{th[2]} "
+                          f"forward_pmi_window<{th[3]} P {precision:.2f} R {recall:.2f}", highlight=False)
 
-    best = []
-    for pmi in [x / 2 for x in range(-16, -3)]:
-        for gain in [x / 10 for x in range(-5, 16)]:
-            for fwd in [x / 4 for x in range(-16, -3)]:
-                for view in ("draft", "qwen"):
-                    flagged = []
-                    for item, _ in rows:
-                        sc = item["scores"] if view == "draft" else \
-                            {k: v for k, v in item["scores"].items() if k.startswith("reverse")}
-                        flagged.append((item, item["lexical"] or bool(model_reasons(sc, pmi, gain, fwd))))
-                    pr = _precision_recall(flagged)
-                    f1 = 2 * pr["precision"] * pr["recall"] / (pr["precision"] + pr["recall"] or 1)
-                    best.append((view, round(f1, 3), pmi, gain, fwd, pr["precision"], pr["recall"]))
-    for view in ("draft", "qwen"):
-        top = sorted((b for b in best if b[0] == view), key=lambda b: (-b[1], -b[5]))[:5]
-        for b in top:
-            console.print(f"tune {view}: F1 {b[1]} pmi_worst<{b[2]} gain<{b[3]} forward_mean<{b[4]} "
-                          f"P {b[5]:.2f} R {b[6]:.2f}", highlight=False)
+
+def _sweep_substitution(rows: list[tuple[dict, bool]], console: Console) -> None:
+    """The substitution threshold alone, with the shipped model thresholds."""
+    from polydub.quality.adequacy import model_reasons, substitution_reasons
+
+    for gain_min in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0):
+        flagged = [(item, item["lexical"] or bool(model_reasons(item["scores"])) or bool(
+            substitution_reasons(item.get("substitutions") or [], gain_min))) for item, _ in rows]
+        pr = _precision_recall(flagged)
+        console.print(f"substitution gain >= {gain_min}: P {pr['precision']:.3f} R {pr['recall']:.3f} "
+                      f"per kind {pr['per_label']}", highlight=False)
 
 
 def _held_out(rows: list[tuple[dict, bool]], console: Console) -> None:
     """Leave one direction out: thresholds tuned on the other directions, judged on the one left out,
     beside the shipped thresholds on the same lines (pooled over the directions)."""
-    from polydub.quality.adequacy import FORWARD_MEAN_MIN, GAIN_MIN, PMI_WORST_MIN, model_reasons
-
-    grid = [(p / 2, g / 10, f / 4) for p in range(-16, -3) for g in range(-5, 16) for f in range(-16, -3)]
-
-    def judged(subset: list[dict], th: tuple[float, float, float]) -> list[tuple[dict, bool]]:
-        return [(item, item["lexical"] or bool(model_reasons(item["scores"], *th))) for item in subset]
-
-    def f1(pr: dict) -> float:
-        return 2 * pr["precision"] * pr["recall"] / (pr["precision"] + pr["recall"] or 1)
+    from polydub.quality.adequacy import FORWARD_MEAN_MIN, FORWARD_PMI_WINDOW_MIN, GAIN_MIN, PMI_WORST_MIN
 
     items = [item for item, _ in rows]
     shipped, tuned = [], []
     for direction in sorted({f"{i['src']}-{i['tgt']}" for i in items}):
         train = [i for i in items if f"{i['src']}-{i['tgt']}" != direction]
         test = [i for i in items if f"{i['src']}-{i['tgt']}" == direction]
-        best = max(grid, key=lambda th: f1(_precision_recall(judged(train, th))))
-        shipped += judged(test, (PMI_WORST_MIN, GAIN_MIN, FORWARD_MEAN_MIN))
-        tuned += judged(test, best)
+        best = max(_GRID, key=lambda th: _f1(_precision_recall(_judged(train, th))))
+        shipped += _judged(test, (PMI_WORST_MIN, GAIN_MIN, FORWARD_MEAN_MIN, FORWARD_PMI_WINDOW_MIN))
+        tuned += _judged(test, best)
         console.print(f"held out {direction}: tuned on the others {best}", highlight=False)
     for name, flagged in (("shipped thresholds", shipped), ("tuned on the other directions", tuned)):
         pr = _precision_recall(flagged)
-        console.print(f"held-out, {name}: P {pr['precision']:.3f} R {pr['recall']:.3f} F1 {f1(pr):.3f}",
-                      highlight=False)
+        console.print(f"held-out, {name}: P {pr['precision']:.3f} R {pr['recall']:.3f} F1 {_f1(pr):.3f} "
+                      f"per kind {pr['per_label']}", highlight=False)
 
 
 def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: bool = False,
                    tune: bool = False) -> dict:
-    from polydub.quality.adequacy import AdequacyScorer, features, lexical_reasons, model_reasons
+    from polydub.quality.adequacy import AdequacyScorer, features, lexical_reasons, model_reasons, substitution_reasons
     from polydub.translation.qwen import QwenTranslator
 
     scorer = AdequacyScorer()
     if not scorer.available():
         console.print("[yellow]adequacy: the Qwen scorer is not installed; lexical checks only[/yellow]")
     items = _round_robin(read_tsv(SETS / "adequacy.tsv"))
-    # The scorer decodes with Qwen's translation prompt: scores are kept under that prompt's hash.
-    version = QwenTranslator().prompt_version
+    # The scorer decodes with Qwen's translation prompt: scores are kept under that prompt's hash
+    # and the scorer's version (what it decodes).
+    version = f"{QwenTranslator().prompt_version}-{AdequacyScorer.version}"
     if cached_only:
         items = [i for i in items if cache.get(
             f"adequacy-raw|{version}|{i['src']}-{i['tgt']}|{i['source']}|{i['translation']}") is not None]
@@ -265,12 +277,18 @@ def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: 
         if raw is None:
             raw = scorer.measure_raw(source, text, src, tgt, produced_by="draft")
             cache.put(key, raw)
+        if raw.get("forward") and "substitutions" not in raw:
+            # The product tries substitutions only on lines nothing else flagged; here every draft
+            # line gets them, so that each test's share of the flags can be read from the results.
+            raw["substitutions"] = scorer.substitutions(source, text, src, tgt, raw)
+            cache.put(key, raw)
         scores = features(raw)
         lexical = bool(lexical_reasons(source, text, src, tgt))
         # A line Qwen produced is judged by the reverse decode only (no self-scoring forward).
         reverse_only = {k: v for k, v in scores.items() if k.startswith("reverse")}
-        verdicts["draft"].append((item | {"scores": scores, "lexical": lexical},
-                                  lexical or bool(model_reasons(scores))))
+        substituted = raw.get("substitutions") or []
+        verdicts["draft"].append((item | {"scores": scores, "lexical": lexical, "substitutions": substituted},
+                                  lexical or bool(model_reasons(scores) or substitution_reasons(substituted))))
         verdicts["qwen"].append((item | {"scores": reverse_only, "lexical": lexical},
                                  lexical or bool(model_reasons(reverse_only))))
         if n % 20 == 19:
@@ -300,6 +318,7 @@ def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: 
     if tune:
         _tune(verdicts["draft"], console)
         _held_out(verdicts["draft"], console)
+        _sweep_substitution(verdicts["draft"], console)
     summary["seconds"] = round(seconds, 1)
     summary["items"] = [{**item, "flagged": flagged} for item, flagged in verdicts["draft"]]
     return summary

@@ -236,6 +236,40 @@ def test_adequacy_features_compare_with_the_prior() -> None:
     assert features({}) == {} and model_reasons({}) == []
 
 
+def test_a_stretch_the_source_does_not_explain_is_flagged_even_when_the_line_is_fluent() -> None:
+    from polydub.quality.adequacy import features, model_reasons, weakest_stretch
+
+    prior = [-3.0, -2.0, -4.0, -1.0]
+    # Forward: the first tokens owe a lot to the source; the last three as much as to no source at all.
+    line = {"reverse": [-0.2, -0.1, -0.5, -0.1], "reverse_base": prior,
+            "forward": [-0.5, -0.4, -1.0, -3.0, -2.5, -2.0], "forward_base": [-6.0, -5.0, -7.0, -0.2, -0.3, -0.1]}
+    scores = features(line)
+    assert scores["forward_mean"] > -2.5  # the mean alone lets it pass
+    assert scores["forward_pmi_window"] == pytest.approx(weakest_stretch([5.5, 4.6, 6.0, -2.8, -2.2, -1.9]))
+    assert any("owes nothing to the source" in r for r in model_reasons(scores))
+    faithful = features(line | {"forward_base": [-6.0, -5.0, -7.0, -5.0, -4.0, -3.0]})
+    assert model_reasons(faithful) == []
+    assert weakest_stretch([1.0, -2.0]) == -0.5  # shorter than the window: the mean of all
+
+
+def test_word_substitution_helpers_keep_spacing_and_punctuation() -> None:
+    from polydub.quality.adequacy import replacement, split_word, substitution_reasons, word_spans
+
+    assert word_spans([b"The", b" pl", b"ane", b",", b" ok"]) == [(0, 1), (1, 4), (4, 5)]
+    assert split_word(" рисовать,") == (" ", "рисовать", ",")
+    assert split_word(" don't") == (" ", "don't", "")
+    assert replacement(" Kochen beigebracht", "beigebracht") == "Kochen"
+    assert replacement("The rents in our city", "in") == "The rents"  # up to where it goes on as the line
+    assert replacement("Доктор сказал", "") == "Доктор" and replacement("<|im_end|>", "x") == ""
+    found = [{"word": "plane", "alternative": "train", "gain": 6.2},
+             {"word": "tour", "alternative": "trip", "gain": 0.4}]
+    assert substitution_reasons(found) == ["'plane' where the source suggests 'train' (which makes the source "
+                                           "6.2 more likely)"]
+    assert substitution_reasons(found[1:]) == [] and substitution_reasons([]) == []
+    # The word itself with an article before it is not another word.
+    assert substitution_reasons([{"word": "Rents", "alternative": "The rents", "gain": 4.1}]) == []
+
+
 def test_quality_stage_replaces_a_flagged_draft_line(monkeypatch: pytest.MonkeyPatch) -> None:
     from polydub.quality import loop
     from polydub.quality.adequacy import Adequacy

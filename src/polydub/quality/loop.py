@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from polydub import resident
 from polydub.cache import value_key
 from polydub.project import USER_TRANSLATION, Project, Segment
+from polydub.quality.adequacy import AdequacyScorer
 from polydub.quality.checks import (
     FLAG_INTELLIGIBILITY,
     FLAG_OVERFLOW,
@@ -61,8 +62,13 @@ def _model_checked(ctx: Context, engine: str | None) -> bool:
     return is_draft(ctx.mt, engine, ctx.src, ctx.tgt) or llm_produced(ctx.mt, engine)
 
 
+def adequacy_key(ctx: Context, seg: Segment) -> str:
+    # The scorer's version is part of the key: a better scorer judges stored lines again.
+    return value_key(bt_key(ctx, seg), "adequacy", AdequacyScorer.version)
+
+
 def _adequacy(ctx: Context, seg: Segment, q: dict) -> dict:
-    key = value_key(bt_key(ctx, seg), "adequacy")
+    key = adequacy_key(ctx, seg)
     if q.get("adequacy_key") != key:
         verdict = ctx.tools.adequacy().judge(seg.text, seg.translation or "", ctx.src, ctx.tgt,
                                              produced_by=seg.mt_engine, model=_model_checked(ctx, seg.mt_engine))
@@ -131,7 +137,7 @@ def _apply_translation(ctx: Context, seg: Segment, window: Window, q: dict, choi
     render(ctx, seg, window, current_voice(ctx, seg), choice["text"])
     seg.mt_engine = choice["engine"]
     q.update(backtranslation=choice["back"], backtranslation_score=choice["score"], bt_key=bt_key(ctx, seg),
-             adequacy=choice["verdict"].as_dict(), adequacy_key=value_key(bt_key(ctx, seg), "adequacy"))
+             adequacy=choice["verdict"].as_dict(), adequacy_key=adequacy_key(ctx, seg))
 
 
 def _final_flags(ctx: Context, seg: Segment, q: dict) -> list[str]:

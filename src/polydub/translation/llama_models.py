@@ -85,6 +85,11 @@ class LlamaModel:
     def tokens(self, text: str, special: bool = False) -> list[int]:
         return list(self.llm().tokenize(text.encode("utf-8"), add_bos=False, special=special))
 
+    def token_pieces(self, text: str) -> list[bytes]:
+        """The bytes of each token of `text` (a piece may hold part of a UTF-8 character)."""
+        llm = self.llm()
+        return [llm.detokenize([token], special=False) for token in self.tokens(text)]
+
     def token_masks(self, classes: dict[str, Callable[[bytes], bool]]) -> dict[str, np.ndarray]:
         """Boolean masks over the vocabulary, one per class (tokens whose bytes satisfy its test).
         One pass over the vocabulary, then kept in memory and beside the model file."""

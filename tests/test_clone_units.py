@@ -70,7 +70,7 @@ def _finalists() -> list[_Candidate]:
 
 
 def test_the_closest_finalist_on_held_out_text_wins_not_the_best_search_score() -> None:
-    space = SimpleNamespace(row_norm_range=(0.0, 1e9))
+    space = SimpleNamespace(plausible=lambda style: True)
     run = _run_with({0: 0.40, 1: 0.50, 2: 0.55, 3: 0.45}, {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0})
     result = run._finish(_finalists(), "kokoro:stock", 1, space)
     assert result.accepted and result.similarity_evolved == 0.55 and "candidate 2" in result.reason
@@ -78,7 +78,7 @@ def test_the_closest_finalist_on_held_out_text_wins_not_the_best_search_score() 
 
 
 def test_a_closer_finalist_that_garbles_speech_gives_way_to_the_next() -> None:
-    space = SimpleNamespace(row_norm_range=(0.0, 1e9))
+    space = SimpleNamespace(plausible=lambda style: True)
     run = _run_with({0: 0.40, 1: 0.50, 2: 0.55, 3: 0.38}, {0: 0.01, 1: 0.02, 2: 0.30, 3: 0.0})
     result = run._finish(_finalists(), "kokoro:stock", 1, space)
     assert result.accepted and float(result.style[0, 0]) == 1.0 and result.cer_evolved == 0.02
@@ -86,3 +86,52 @@ def test_a_closer_finalist_that_garbles_speech_gives_way_to_the_next() -> None:
     result = run._finish(_finalists(), "kokoro:stock", 1, space)
     assert not result.accepted and result.style is None  # the stock voice stays, and the reasons say why
     assert "CER 0.300" in result.reason and "not closer than the stock voice" in result.reason
+
+
+class _CountingEmbedder:
+    name = "fake/dvec"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def embed(self, audio: Audio) -> np.ndarray:
+        self.calls += 1
+        return np.array([audio.samples.mean(), 1.0], np.float32)
+
+
+def test_a_stock_voices_probe_embedding_is_kept_beside_its_audio(data) -> None:
+    style, texts, embedder = np.ones((510, 256), np.float32), ["Hola."], _CountingEmbedder()
+    assert probe_cache.embedding(style, texts, embedder) is None and embedder.calls == 0  # no audio: nothing to rank
+    probe_cache.store(style, texts, np.full(16000, 0.3, np.float32))
+    first = probe_cache.embedding(style, texts, embedder)
+    again = probe_cache.embedding(style, texts, embedder)
+    assert embedder.calls == 1 and np.array_equal(first, again)  # the second one is a file read
+    # embedded at one fixed speech level, whatever level the voice spoke at
+    assert first[0] == pytest.approx(probe_cache.RANK_RMS, rel=1e-3)
+
+
+def _ranking_run(prepared: set[str], embedder: str) -> _Run:
+    """Stock voices whose tensors are filled with their number; the target is closest to voice 3."""
+    run = object.__new__(_Run)
+    styles = {f"kokoro:v{n}": np.full((510, 256), float(n), np.float32) for n in range(4)}
+    run.kokoro = SimpleNamespace(style_tensor=lambda voice: styles[voice.id])
+    run.stock_voices = [SimpleNamespace(id=f"kokoro:v{n}") for n in range(4)]  # v0: the one to beat
+    run.owner = SimpleNamespace(embedder=SimpleNamespace(name=embedder))
+    run.search_texts, run.check_texts, run.unprepared = ["a"], ["b"], False
+    run.target = np.array([1.0, 0.0])
+    for vid, style in styles.items():
+        if vid in prepared:
+            for texts in (["a"], ["b"]):
+                audio_path = probe_cache.path_for(style, texts)
+                probe_cache._write(audio_path.with_name(f"{audio_path.stem}.{embedder}.npy"),
+                                   np.array([style[0, 0], 3.0 - style[0, 0]]))
+    return run
+
+
+def test_the_search_ranks_every_prepared_stock_voice_on_both_probe_sets(data) -> None:
+    run = _ranking_run({"kokoro:v1", "kokoro:v2", "kokoro:v3"}, "first")
+    assert [v.id for v in run._ranked_stock()] == ["kokoro:v0", "kokoro:v3", "kokoro:v2", "kokoro:v1"]
+    assert not run.unprepared
+    run = _ranking_run({"kokoro:v1", "kokoro:v3"}, "second")  # one voice not spoken yet: the one-sentence order stays
+    assert [v.id for v in run._ranked_stock()] == ["kokoro:v0", "kokoro:v1", "kokoro:v2", "kokoro:v3"]
+    assert run.unprepared

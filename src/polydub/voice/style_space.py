@@ -48,4 +48,10 @@ class StyleSpace:
     def prosody_indices(self) -> list[int]:
         return [i for i, h in enumerate(self.halves) if h == "prosody"]
 
-
+    def plausible(self, style: np.ndarray) -> bool:
+        """No NaN and row norms within a margin of the stock voices' (a degenerate tensor mumbles)."""
+        if not np.all(np.isfinite(style)):
+            return False
+        norms = np.linalg.norm(style, axis=1)
+        low, high = self.row_norm_range
+        return bool(norms.min() >= 0.5 * low and norms.max() <= 1.5 * high)

@@ -36,9 +36,9 @@ def test_prepared_stock_voices_are_ranked_on_both_probe_sets(tmp_path, monkeypat
     monkeypatch.setattr(probe_cache, "data_dir", lambda: tmp_path)  # never the user's cache
     registry, embedder = _ThreeVoices(get_registry()), default_embedder()
     shown = []
-    assert probe_cache.prepare(registry, "es", embedder, lambda n, total, voice: shown.append((n, total))) == 3
+    assert probe_cache.prepare(registry, "es", lambda n, total, voice: shown.append((n, total))) == 3
     assert shown[-1] == (3, 3)
-    assert probe_cache.prepare(registry, "es", embedder) == 0  # all on disk: nothing spoken again
+    assert probe_cache.prepare(registry, "es") == 0  # all on disk: nothing spoken again
     kokoro = registry.engine("kokoro")
     alex = next(v for v in registry.voices(language="es", engine="kokoro") if v.name == "em_alex")
     for texts in PROBES["es"]:
@@ -54,9 +54,10 @@ def test_prepared_stock_voices_are_ranked_on_both_probe_sets(tmp_path, monkeypat
     run = _Run(KokoroEvolver(registry, embedder), speech, "es", "male", CloneSettings(), None, None, santa)
     ranked = run._ranked_stock()
     assert not run.unprepared and ranked[0].id == santa.id  # the voice to beat stays first
-    # the others by their mean similarity to JFK on both sets, at one level; am_eric (the stock voice
+    # the others by their mean similarity to JFK on both sets, at his level; am_eric (the stock voice
     # resemblyzer found closest to JFK among all, bench survey 2026-12-01) ahead of em_alex
-    closeness = {v.id: np.mean([cosine(run.target, probe_cache.embedding(kokoro.style_tensor(v), t, embedder))
+    closeness = {v.id: np.mean([cosine(run.target, probe_cache.embedding(kokoro.style_tensor(v), t, embedder,
+                                                                       run.target_rms))
                                 for t in PROBES["es"]]) for v in ranked[1:]}
     assert [v.id for v in ranked[1:]] == sorted(closeness, key=lambda vid: -closeness[vid])
     assert ranked[1].name.startswith("am_eric"), closeness

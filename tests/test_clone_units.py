@@ -99,15 +99,16 @@ class _CountingEmbedder:
         return np.array([audio.samples.mean(), 1.0], np.float32)
 
 
-def test_a_stock_voices_probe_embedding_is_kept_beside_its_audio(data) -> None:
+def test_a_stock_voices_probe_embedding_is_kept_beside_its_audio_per_level(data) -> None:
     style, texts, embedder = np.ones((510, 256), np.float32), ["Hola."], _CountingEmbedder()
-    assert probe_cache.embedding(style, texts, embedder) is None and embedder.calls == 0  # no audio: nothing to rank
+    assert probe_cache.embedding(style, texts, embedder, 0.2) is None and embedder.calls == 0  # no audio yet
     probe_cache.store(style, texts, np.full(16000, 0.3, np.float32))
-    first = probe_cache.embedding(style, texts, embedder)
-    again = probe_cache.embedding(style, texts, embedder)
-    assert embedder.calls == 1 and np.array_equal(first, again)  # the second one is a file read
-    # embedded at one fixed speech level, whatever level the voice spoke at
-    assert first[0] == pytest.approx(probe_cache.RANK_RMS, rel=1e-3)
+    first = probe_cache.embedding(style, texts, embedder, 0.2)
+    again = probe_cache.embedding(style, texts, embedder, 0.21)  # the same 3 dB step: a file read
+    assert embedder.calls == 1 and np.array_equal(first, again)
+    assert first[0] == pytest.approx(10 ** (-15 / 20), rel=1e-3)  # embedded at -15 dB, the step of 0.2 (-14 dB)
+    quieter = probe_cache.embedding(style, texts, embedder, 0.05)  # -26 dB -> the -27 dB step: embedded again
+    assert embedder.calls == 2 and quieter[0] == pytest.approx(10 ** (-27 / 20), rel=1e-3)
 
 
 def _ranking_run(prepared: set[str], embedder: str) -> _Run:
@@ -118,12 +119,12 @@ def _ranking_run(prepared: set[str], embedder: str) -> _Run:
     run.stock_voices = [SimpleNamespace(id=f"kokoro:v{n}") for n in range(4)]  # v0: the one to beat
     run.owner = SimpleNamespace(embedder=SimpleNamespace(name=embedder))
     run.search_texts, run.check_texts, run.unprepared = ["a"], ["b"], False
-    run.target = np.array([1.0, 0.0])
+    run.target, run.target_rms = np.array([1.0, 0.0]), 1.0  # the speaker's level: the 0 dB step
     for vid, style in styles.items():
         if vid in prepared:
             for texts in (["a"], ["b"]):
                 audio_path = probe_cache.path_for(style, texts)
-                probe_cache._write(audio_path.with_name(f"{audio_path.stem}.{embedder}.npy"),
+                probe_cache._write(audio_path.with_name(f"{audio_path.stem}.{embedder}.+0dB.npy"),
                                    np.array([style[0, 0], 3.0 - style[0, 0]]))
     return run
 

@@ -35,12 +35,17 @@ def prepare(clone_languages: list[str] | None = None) -> list[str]:
     count = prepare_voice_embeddings(get_registry(), default_embedder())
     done.append(f"voice embeddings: {count} voices")
     for language in clone_languages or []:
+        from polydub.errors import PolydubError
         from polydub.voice import probe_cache
 
         def shown(n: int, total: int, voice: str, language: str = language) -> None:
             print(f"  clone probes {language}: {n}/{total} {voice}", flush=True)
 
-        spoken = probe_cache.prepare(get_registry(), language, default_embedder(), shown)
+        try:
+            spoken = probe_cache.prepare(get_registry(), language, shown)
+        except PolydubError as exc:  # kokoro not installed: nothing to clone with
+            done.append(f"clone probes {language}: not prepared ({exc})")
+            continue
         done.append(f"clone probes {language}: {spoken} voices spoken")
     return done
 

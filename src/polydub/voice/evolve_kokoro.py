@@ -235,14 +235,14 @@ class _Run:
         return self._stock_check_known
 
     def _ranked_stock(self) -> list[Voice]:
-        """The stock voice to beat first, then the others by d-vector similarity on both probe sets,
-        when every one of them is on disk (free); else by the cached one-sentence d-vector. On the
-        shared speakers the two-set ranking picked the voice an independent embedder liked best where
-        the one-sentence ranking left it out of the first four (KatieHill: af_river, 8th)."""
+        """The stock voice to beat first, then the others by d-vector similarity on both probe sets at
+        the speaker's level, when every one of them is on disk; else by the cached one-sentence
+        d-vector. On the shared speakers the two-set ranking picked the voice an independent embedder
+        liked best where the one-sentence ranking left it out of the first four (KatieHill: af_river)."""
         ranks = {}
         for voice in self.stock_voices[1:]:
             style = self.kokoro.style_tensor(voice)
-            vectors = [probe_cache.embedding(style, texts, self.owner.embedder)
+            vectors = [probe_cache.embedding(style, texts, self.owner.embedder, self.target_rms)
                        for texts in (self.search_texts, self.check_texts)]
             if any(v is None for v in vectors):
                 self.unprepared = True

@@ -4,12 +4,14 @@ What a stock voice says on the search's probe sentences does not depend on the s
 cloned (Kokoro is deterministic), so every search in a language after the first reads it from a
 file instead of synthesizing it again: 4 of the ~12 syntheses a 60 s search affords, plus the stock
 voice's held-out check. Once every stock voice of a language is on disk (`prepare`, or earlier
-searches), the search can also rank all of them on both probe sets for free: the start voice matters
-more than anything the search does afterwards."""
+searches), the search can also rank all of them on both probe sets (their embeddings at the speaker's
+level are kept too, so this costs a few seconds once per level): the best start voice is most of what a
+60 s search gains on an embedder it never sees (bench/bench_clone_stock.py)."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Callable
@@ -24,7 +26,7 @@ from polydub.paths import data_dir
 VERSION = "1"  # a change to how probes are spoken (rate, gap, trimming) needs a new one
 RATE = 16000
 GAP_SAMPLES = RATE // 5
-RANK_RMS = 0.05  # stock voices are ranked at one speech level (both embedders change with level alone)
+LEVEL_STEP_DB = 3.0  # stock voices are ranked at the speaker's level to this step (embedders change with level)
 
 
 def path_for(style: np.ndarray, texts: list[str]) -> Path:
@@ -59,12 +61,15 @@ def store(style: np.ndarray, texts: list[str], samples: np.ndarray) -> None:
     _write(path_for(style, texts), samples)
 
 
-def embedding(style: np.ndarray, texts: list[str], embedder) -> np.ndarray | None:
-    """The speaker embedding of a stock voice's cached probe audio at RANK_RMS (kept beside the
-    audio), or None when that audio is not on disk."""
+def embedding(style: np.ndarray, texts: list[str], embedder, rms: float) -> np.ndarray | None:
+    """The speaker embedding of a stock voice's cached probe audio brought to speech level `rms`
+    (rounded to LEVEL_STEP_DB; kept beside the audio), or None when that audio is not on disk. The
+    level matters: KatieHill's closest stock voice by the d-vector is af_river at her level and
+    af_bella at -13 dB under it."""
     audio_path = path_for(style, texts)
+    step = LEVEL_STEP_DB * round(20.0 * math.log10(max(rms, 1e-6)) / LEVEL_STEP_DB)
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", embedder.name)
-    path = audio_path.with_name(f"{audio_path.stem}.{name}.npy")
+    path = audio_path.with_name(f"{audio_path.stem}.{name}.{step:+.0f}dB.npy")
     if (vector := _read(path)) is not None:
         return vector
     samples = _read(audio_path)
@@ -72,7 +77,7 @@ def embedding(style: np.ndarray, texts: list[str], embedder) -> np.ndarray | Non
         return None
     from polydub.voice.equalize import match_level
 
-    vector = np.asarray(embedder.embed(match_level(Audio(samples, RATE), RANK_RMS)), dtype=np.float32)
+    vector = np.asarray(embedder.embed(match_level(Audio(samples, RATE), 10 ** (step / 20))), dtype=np.float32)
     _write(path, vector)
     return vector
 
@@ -89,7 +94,7 @@ def speak(kokoro, style: np.ndarray, texts: list[str], language: str, key: str) 
     return np.concatenate(parts)
 
 
-def prepare(registry, language: str, embedder, progress: Callable[[int, int, str], None] | None = None) -> int:
+def prepare(registry, language: str, progress: Callable[[int, int, str], None] | None = None) -> int:
     """Speak both probe sets with every Kokoro voice that can speak `language` (set-up time, about
     7 s a voice on 2 cores); returns how many voices were spoken (0 when all were on disk)."""
     from polydub.voice.evolve import PROBES
@@ -103,8 +108,6 @@ def prepare(registry, language: str, embedder, progress: Callable[[int, int, str
         missing = [texts for texts in PROBES[language] if not holds(style, texts)]
         for texts in missing:
             store(style, texts, speak(kokoro, style, texts, language, f"probe-{voice.name}"))
-        for texts in PROBES[language]:
-            embedding(style, texts, embedder)
         spoken += bool(missing)
         if progress:
             progress(n + 1, len(voices), voice.id)

@@ -81,25 +81,32 @@ def spoken(lines: list[str], voice, registry, level: float) -> Audio:
     return match_level(Audio(np.concatenate(parts), RATE), level)
 
 
-def measure(media: Path, name: str, work: Path, budget: float, steps: list[int | None], judge) -> list[dict]:
-    from polydub.pipeline.cloning import evolve
-
+def case_speakers(media: Path, name: str, work: Path):
+    """Each speaker of a case, after transcribing, attributing and translating once: (target language,
+    speaker, translated lines, original speech, its d-vector, gender guess, matched stock voice)."""
     clip, target, speakers = CASES[name]
     path = _two_speakers(media, work) if clip == "two_speakers" else media / clip
-    registry = get_registry()
+    registry, embedder = get_registry(), default_embedder()
     dubber = Dubber(work / "dub", DubOptions(target_language=target, diarize=speakers > 1, num_speakers=speakers))
     project = dubber.transcribe_only(path)
     translate(dubber, project)
-    embedder = default_embedder()
-    default = registry.default_voice(target)
-    rows = []
     for spk in sorted({s.speaker for s in project.segments}):
         lines = [s.translation or "" for s in project.segments if s.speaker == spk and (s.translation or "").strip()]
         original = speaker_audio(dubber.audio16k, project.segments, spk, max_seconds=60)
         reference = embedder.embed(original)
         gender = likely_gender(original, reference, registry, embedder)
-        matched = choose_voices({spk: reference}, candidate_voices(registry, target), registry, embedder, default,
-                                {spk: gender})[spk].voice
+        matched = choose_voices({spk: reference}, candidate_voices(registry, target), registry, embedder,
+                                registry.default_voice(target), {spk: gender})[spk].voice
+        yield target, spk, lines, original, reference, gender, matched
+
+
+def measure(media: Path, name: str, work: Path, budget: float, steps: list[int | None], judge) -> list[dict]:
+    from polydub.pipeline.cloning import evolve
+
+    registry, embedder = get_registry(), default_embedder()
+    rows = []
+    for target, spk, lines, original, reference, gender, matched in case_speakers(media, name, work):
+        default = registry.default_voice(target)
         level = speech_rms(original)
         dubs = {"default": spoken(lines, default, registry, level), "matched": spoken(lines, matched, registry, level)}
         row = {"case": name, "target": target, "speaker": spk, "gender": gender,

@@ -16,40 +16,26 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from bench_clone import CASES, _resemblyzer, _two_speakers, spoken
+from bench_clone import CASES, _resemblyzer, case_speakers, spoken
 from rich.console import Console
 from rich.table import Table
 
-from polydub.pipeline import Dubber, DubOptions
-from polydub.pipeline.stages import translate
 from polydub.speakers.embedding import cosine, default_embedder
-from polydub.speakers.traits import speaker_audio
 from polydub.voice import probe_cache
 from polydub.voice.equalize import speech_rms
 from polydub.voice.evolve import PROBES
-from polydub.voice.matching import candidate_voices, choose_voices, likely_gender, voice_embedding
+from polydub.voice.matching import candidate_voices, voice_embedding
 from polydub.voice.registry import get_registry
 
 
 def survey(media: Path, name: str, work: Path, judge) -> list[dict]:
-    clip, target, speakers = CASES[name]
-    path = _two_speakers(media, work) if clip == "two_speakers" else media / clip
     registry, embedder = get_registry(), default_embedder()
     kokoro = registry.engine("kokoro")
-    probe_cache.prepare(registry, target)
-    dubber = Dubber(work / "dub", DubOptions(target_language=target, diarize=speakers > 1, num_speakers=speakers))
-    project = dubber.transcribe_only(path)
-    translate(dubber, project)
+    probe_cache.prepare(registry, CASES[name][1])
     rows = []
-    for spk in sorted({s.speaker for s in project.segments}):
-        lines = [s.translation or "" for s in project.segments if s.speaker == spk and (s.translation or "").strip()]
-        original = speaker_audio(dubber.audio16k, project.segments, spk, max_seconds=60)
-        reference = embedder.embed(original)
-        gender = likely_gender(original, reference, registry, embedder)
+    for target, spk, lines, original, reference, gender, matched in case_speakers(media, name, work):
         pool = [v for v in candidate_voices(registry, target, engine="kokoro")
                 if gender is None or v.gender in (None, gender)]
-        matched = choose_voices({spk: reference}, candidate_voices(registry, target), registry, embedder,
-                                registry.default_voice(target), {spk: gender})[spk].voice
         truth, level = judge(original), speech_rms(original)
         voices = {}
         for voice in pool:

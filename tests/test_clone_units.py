@@ -123,16 +123,18 @@ def _ranking_run(prepared: set[str], embedder: str) -> _Run:
     for vid, style in styles.items():
         if vid in prepared:
             for texts in (["a"], ["b"]):
+                probe_cache.store(style, texts, np.zeros(1600, np.float32))  # spoken, and embedded at +0 dB:
                 audio_path = probe_cache.path_for(style, texts)
                 probe_cache._write(audio_path.with_name(f"{audio_path.stem}.{embedder}.+0dB.npy"),
                                    np.array([style[0, 0], 3.0 - style[0, 0]]))
     return run
 
 
-def test_the_search_ranks_every_prepared_stock_voice_on_both_probe_sets(data) -> None:
+def test_the_search_ranks_every_prepared_stock_voice_on_both_probe_sets(data, monkeypatch) -> None:
     run = _ranking_run({"kokoro:v1", "kokoro:v2", "kokoro:v3"}, "first")
     assert [v.id for v in run._ranked_stock()] == ["kokoro:v0", "kokoro:v3", "kokoro:v2", "kokoro:v1"]
     assert not run.unprepared
+    monkeypatch.setattr(probe_cache, "data_dir", lambda: data / "another")  # a cache without the first run's files
     run = _ranking_run({"kokoro:v1", "kokoro:v3"}, "second")  # one voice not spoken yet: the one-sentence order stays
     assert [v.id for v in run._ranked_stock()] == ["kokoro:v0", "kokoro:v1", "kokoro:v2", "kokoro:v3"]
     assert run.unprepared

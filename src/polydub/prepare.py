@@ -34,10 +34,10 @@ def prepare(clone_languages: list[str] | None = None) -> list[str]:
 
     count = prepare_voice_embeddings(get_registry(), default_embedder())
     done.append(f"voice embeddings: {count} voices")
-    for language in clone_languages or []:
-        from polydub.errors import PolydubError
-        from polydub.voice import probe_cache
+    from polydub.errors import PolydubError
+    from polydub.voice import probe_cache
 
+    for language in clone_languages or []:
         def shown(n: int, total: int, voice: str, language: str = language) -> None:
             print(f"  clone probes {language}: {n}/{total} {voice}", flush=True)
 

@@ -137,9 +137,12 @@ class _Run:
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
-    def _voice(self, style: np.ndarray) -> Voice:
+    def _candidate_key(self) -> str:
         self._key += 1
-        return self.kokoro.style_voice(style, f"candidate-{id(self)}-{self._key}", self.language)
+        return f"candidate-{id(self)}-{self._key}"
+
+    def _voice(self, style: np.ndarray) -> Voice:
+        return self.kokoro.style_voice(style, self._candidate_key(), self.language)
 
     def speak(self, style: np.ndarray, texts: list[str], stock: bool = False) -> Audio:
         """The probe texts spoken with `style` at 16 kHz. A stock voice's probes do not depend on the
@@ -154,9 +157,8 @@ class _Run:
         return audio
 
     def _synthesize(self, style: np.ndarray, texts: list[str]) -> Audio:
-        self._key += 1
         began = time.perf_counter()
-        samples = probe_cache.speak(self.kokoro, style, texts, self.language, f"candidate-{id(self)}-{self._key}")
+        samples = probe_cache.speak(self.kokoro, style, texts, self.language, self._candidate_key())
         self.syntheses += 1
         self.synth_seconds += time.perf_counter() - began
         return Audio(samples, EMBED_RATE)
@@ -239,15 +241,19 @@ class _Run:
         the speaker's level, when every one of them is on disk; else by the cached one-sentence
         d-vector. On the shared speakers the two-set ranking picked the voice an independent embedder
         liked best where the one-sentence ranking left it out of the first four (KatieHill: af_river)."""
+        sets = (self.search_texts, self.check_texts)
+        styles = {v.id: self.kokoro.style_tensor(v) for v in self.stock_voices[1:]}
+        # Every file is checked before any is embedded: an unprepared pool costs the budget nothing.
+        if not all(probe_cache.holds(style, texts) for style in styles.values() for texts in sets):
+            self.unprepared = True
+            return self.stock_voices
         ranks = {}
-        for voice in self.stock_voices[1:]:
-            style = self.kokoro.style_tensor(voice)
-            vectors = [probe_cache.embedding(style, texts, self.owner.embedder, self.target_rms)
-                       for texts in (self.search_texts, self.check_texts)]
-            if any(v is None for v in vectors):
+        for vid, style in styles.items():
+            vectors = [probe_cache.embedding(style, texts, self.owner.embedder, self.target_rms) for texts in sets]
+            if any(v is None for v in vectors):  # removed since the check: rank with what is known
                 self.unprepared = True
                 return self.stock_voices
-            ranks[voice.id] = float(np.mean([cosine(self.target, v) for v in vectors]))
+            ranks[vid] = float(np.mean([cosine(self.target, v) for v in vectors]))
         return [self.stock_voices[0], *sorted(self.stock_voices[1:], key=lambda v: -ranks[v.id])]
 
     # -- stages --------------------------------------------------------------------------------
